@@ -1,0 +1,732 @@
+//! The WebSocket state machine of RFC 6455 §5-§7: bytes in, events out; messages in,
+//! bytes out. No I/O and no clock of its own: the driver feeds received bytes, takes the
+//! bytes to write, and hands in the time when a timer is due.
+
+use crate::close::{CloseCode, CloseFrame};
+use crate::config::Config;
+use crate::deflate::{Codec, DeflateParams};
+use crate::error::{Error, Result};
+use crate::frame::{FrameHeader, MAX_CONTROL_PAYLOAD, OpCode, RSV1};
+use crate::mask::apply_mask;
+use crate::message::{Message, Utf8Bytes};
+use crate::output::{OutQueue, Payload};
+use crate::utf8::Validator;
+use bytes::{Buf, Bytes, BytesMut};
+use std::io::IoSlice;
+use std::time::Instant;
+
+/// Which end of the connection we are: decides the mask direction (RFC 6455 §5.1) and
+/// who closes TCP first (§7.1.1).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Role {
+    /// We opened the connection: we mask what we send, and expect unmasked frames.
+    Client,
+    /// We accepted the connection: we send unmasked, and require masked frames.
+    Server,
+}
+
+/// Where the close handshake stands (RFC 6455 §7).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum State {
+    /// Messages flow both ways.
+    Open,
+    /// We sent a close frame and wait for the peer's. We still receive; we send nothing.
+    Closing,
+    /// The close handshake is done, or the connection failed. See
+    /// [`Connection::should_close_transport`] for what to do with TCP.
+    Closed,
+}
+
+/// Something the peer did.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Event {
+    /// A complete text or binary message.
+    Message(Message),
+    /// A ping. With [`Config::auto_pong`] the pong is already queued.
+    Ping(Bytes),
+    /// A pong.
+    Pong(Bytes),
+    /// The peer's close frame (`None`: it carried no code, i.e. 1005). If we had not sent
+    /// a close frame yet, the answer echoing its code is already queued. This is the
+    /// normal end of a connection.
+    Close(Option<CloseFrame>),
+}
+
+/// Where a client's masking keys come from (RFC 6455 §5.3: "derived from a strong source
+/// of entropy"). Tests pass a fixed source to get repeatable bytes.
+///
+/// ```
+/// use wsx_proto::{Config, Connection, Role};
+/// let conn = Connection::new(Role::Client, Config::default()).with_mask_source(|| [1, 2, 3, 4]);
+/// ```
+pub trait MaskKeySource: Send {
+    /// The key for the next frame.
+    fn next_key(&mut self) -> [u8; 4];
+}
+
+impl<F: FnMut() -> [u8; 4] + Send> MaskKeySource for F {
+    fn next_key(&mut self) -> [u8; 4] {
+        self()
+    }
+}
+
+/// The default key source: the thread-local CSPRNG of `rand` (ChaCha, seeded and
+/// periodically reseeded from the operating system).
+#[derive(Debug, Clone, Copy, Default)]
+pub struct RandomMaskKeys;
+
+impl MaskKeySource for RandomMaskKeys {
+    fn next_key(&mut self) -> [u8; 4] {
+        rand::random()
+    }
+}
+
+/// A frame whose header has been read and whose payload is arriving.
+#[derive(Debug)]
+struct InFrame {
+    header: FrameHeader,
+    len: usize,
+    /// Payload bytes already unmasked (and, for text, validated) at the front of the buffer.
+    done: usize,
+    check_utf8: bool,
+}
+
+/// A message spread over several frames, or compressed.
+#[derive(Debug)]
+struct InMessage {
+    text: bool,
+    compressed: bool,
+    buf: Vec<u8>,
+}
+
+/// Keepalive, idle and close-handshake deadlines. Inert until the driver first calls
+/// [`Connection::handle_timeout`].
+#[derive(Debug, Default)]
+struct Timers {
+    /// The latest time the driver handed in; `None` until the first call.
+    now: Option<Instant>,
+    keepalive: Option<Instant>,
+    awaiting_pong: bool,
+    frames_seen: u64,
+    idle: Option<Instant>,
+    messages_seen: u64,
+    close: Option<Instant>,
+}
+
+/// One WebSocket connection after the opening handshake.
+///
+/// The driver's loop: put received bytes in with [`receive`](Self::receive) (or read
+/// straight into [`read_buffer`](Self::read_buffer)), drain [`poll_event`](Self::poll_event),
+/// write what [`io_slices`](Self::io_slices) holds and report it with
+/// [`advance_output`](Self::advance_output), call [`handle_timeout`](Self::handle_timeout)
+/// at [`poll_timeout`](Self::poll_timeout), and close TCP when
+/// [`should_close_transport`](Self::should_close_transport) says so.
+///
+/// ```
+/// use wsx_proto::{Config, Connection, Event, Message, Role};
+/// let mut client = Connection::new(Role::Client, Config::default());
+/// let mut server = Connection::new(Role::Server, Config::default());
+/// client.send_text("hello").unwrap();
+/// server.receive(&client.take_output());
+/// assert_eq!(server.poll_event().unwrap(), Some(Event::Message(Message::text("hello"))));
+/// ```
+pub struct Connection {
+    role: Role,
+    config: Config,
+    state: State,
+    rbuf: BytesMut,
+    frame: Option<InFrame>,
+    msg: Option<InMessage>,
+    utf8: Validator,
+    deflate: Option<Box<Codec>>,
+    out: OutQueue,
+    /// Present for clients only: servers never mask.
+    masks: Option<Box<dyn MaskKeySource>>,
+    /// An error to report from the next `poll_event` (EOF, keepalive).
+    pending_error: Option<Error>,
+    close_transport: bool,
+    timers: Timers,
+    frames_in: u64,
+    messages: u64,
+}
+
+impl std::fmt::Debug for Connection {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Connection")
+            .field("role", &self.role)
+            .field("state", &self.state)
+            .field("buffered_in", &self.rbuf.len())
+            .field("buffered_out", &self.out.len())
+            .field("deflate", &self.deflate)
+            .finish_non_exhaustive()
+    }
+}
+
+impl Connection {
+    /// A connection in the open state, as right after the opening handshake.
+    pub fn new(role: Role, config: Config) -> Self {
+        Connection {
+            role,
+            config,
+            state: State::Open,
+            rbuf: BytesMut::new(),
+            frame: None,
+            msg: None,
+            utf8: Validator::new(),
+            deflate: None,
+            out: OutQueue::default(),
+            masks: match role {
+                Role::Client => Some(Box::new(RandomMaskKeys)),
+                Role::Server => None,
+            },
+            pending_error: None,
+            close_transport: false,
+            timers: Timers::default(),
+            frames_in: 0,
+            messages: 0,
+        }
+    }
+
+    /// Enables permessage-deflate with the parameters the handshake agreed on
+    /// ([`Accepted::deflate`](crate::handshake::Accepted::deflate) or
+    /// [`Response::deflate`](crate::handshake::Response::deflate)). Level and threshold
+    /// come from [`Config::deflate`].
+    pub fn with_deflate(mut self, params: Option<DeflateParams>) -> Self {
+        self.deflate = params.map(|p| {
+            let cfg = self.config.deflate.clone().unwrap_or_default();
+            Box::new(Codec::new(
+                &p,
+                self.role == Role::Server,
+                cfg.level,
+                cfg.threshold,
+            ))
+        });
+        self
+    }
+
+    /// Replaces the source of masking keys (clients only; ignored for servers).
+    pub fn with_mask_source(mut self, source: impl MaskKeySource + 'static) -> Self {
+        if self.role == Role::Client {
+            self.masks = Some(Box::new(source));
+        }
+        self
+    }
+
+    /// Our role.
+    pub fn role(&self) -> Role {
+        self.role
+    }
+
+    /// The configuration.
+    pub fn config(&self) -> &Config {
+        &self.config
+    }
+
+    /// The close handshake state.
+    pub fn state(&self) -> State {
+        self.state
+    }
+
+    /// Whether permessage-deflate is in use.
+    pub fn is_compressed(&self) -> bool {
+        self.deflate.is_some()
+    }
+
+    // ---- input ----------------------------------------------------------------------------
+
+    /// Hands in bytes received from the peer. Call [`poll_event`](Self::poll_event) after.
+    /// Bytes after the connection closed are discarded.
+    pub fn receive(&mut self, data: &[u8]) {
+        if self.state != State::Closed {
+            self.rbuf.extend_from_slice(data);
+        }
+    }
+
+    /// The receive buffer, for drivers that read into it directly (no copy). Only append
+    /// to it. Holds at most one partial frame between calls to `poll_event`.
+    pub fn read_buffer(&mut self) -> &mut BytesMut {
+        &mut self.rbuf
+    }
+
+    /// The peer closed its side of TCP. Before the close handshake finished this is an
+    /// abnormal closure: the next `poll_event` returns [`Error::UnexpectedEof`] (1006).
+    pub fn receive_eof(&mut self) {
+        if self.state != State::Closed {
+            self.state = State::Closed;
+            self.pending_error = Some(Error::UnexpectedEof);
+        }
+        self.close_transport = true;
+        self.drop_input();
+    }
+
+    /// The next event, `Ok(None)` when more bytes are needed (or the connection is closed).
+    ///
+    /// On `Err` the connection has failed (RFC 6455 §7.1.7): a close frame with the
+    /// error's code is queued if the connection was open, the state is
+    /// [`State::Closed`], and the transport should be closed once the output is written.
+    #[must_use = "events must be handled; errors end the connection"]
+    pub fn poll_event(&mut self) -> Result<Option<Event>> {
+        if let Some(e) = self.pending_error.take() {
+            return Err(e);
+        }
+        if self.state == State::Closed {
+            return Ok(None);
+        }
+        self.next_event().map_err(|e| self.fail(e))
+    }
+
+    fn next_event(&mut self) -> Result<Option<Event>> {
+        loop {
+            let frame = match &mut self.frame {
+                Some(f) => f,
+                None => {
+                    let Some((header, n)) = FrameHeader::parse(&self.rbuf)? else {
+                        return Ok(None);
+                    };
+                    let f = self.check_header(header)?;
+                    self.rbuf.advance(n);
+                    self.frame.insert(f)
+                }
+            };
+            // Unmask and validate what has arrived of the payload, so invalid UTF-8 fails
+            // the connection at the byte that breaks it, not when the frame ends.
+            let avail = self.rbuf.len().min(frame.len);
+            if avail > frame.done {
+                let fresh = &mut self.rbuf[frame.done..avail];
+                if let Some(key) = frame.header.mask {
+                    apply_mask(fresh, key, frame.done);
+                }
+                if frame.check_utf8 {
+                    self.utf8.feed(fresh).map_err(|_| Error::InvalidUtf8)?;
+                }
+                frame.done = avail;
+            }
+            if frame.done < frame.len {
+                return Ok(None);
+            }
+            let frame = self.frame.take().expect("frame in progress");
+            let payload = self.rbuf.split_to(frame.len);
+            self.frames_in += 1;
+            if let Some(event) = self.on_frame(frame.header, payload)? {
+                return Ok(Some(event));
+            }
+        }
+    }
+
+    /// Applies the rules that need the connection's context to a fresh header.
+    fn check_header(&self, h: FrameHeader) -> Result<InFrame> {
+        // §5.1: "a server MUST close the connection upon receiving a frame that is not
+        // masked"; "a client MUST close a connection if it detects a masked frame".
+        match (self.role, h.mask.is_some()) {
+            (Role::Server, false) => return Err(Error::UnmaskedFrameFromClient),
+            (Role::Client, true) => return Err(Error::MaskedFrameFromServer),
+            _ => {}
+        }
+        // §5.2: RSV bits "MUST be 0 unless an extension is negotiated that defines
+        // meanings"; RFC 7692 §6: RSV1 only on the first frame of a data message.
+        let first_data_frame = matches!(h.opcode, OpCode::Text | OpCode::Binary);
+        let allowed = if self.deflate.is_some() && first_data_frame {
+            RSV1
+        } else {
+            0
+        };
+        if h.rsv & !allowed != 0 {
+            return Err(Error::ReservedBits(h.rsv));
+        }
+        if h.opcode.is_control() {
+            // §5.5: "All control frames MUST have a payload length of 125 bytes or less
+            // and MUST NOT be fragmented."
+            if h.payload_len > MAX_CONTROL_PAYLOAD as u64 {
+                return Err(Error::ControlFrameTooLong(h.payload_len));
+            }
+            if !h.fin {
+                return Err(Error::FragmentedControlFrame);
+            }
+            return Ok(InFrame {
+                header: h,
+                len: h.payload_len as usize,
+                done: 0,
+                check_utf8: false,
+            });
+        }
+        if h.payload_len > self.config.max_frame_size as u64 {
+            return Err(Error::FrameTooLarge {
+                size: h.payload_len,
+                limit: self.config.max_frame_size,
+            });
+        }
+        let len = h.payload_len as usize;
+        // §5.4: continuation frames only inside a fragmented message, and no new message
+        // until it is finished.
+        let check_utf8 = match (&self.msg, h.opcode) {
+            (None, OpCode::Continuation) => return Err(Error::UnexpectedContinuation),
+            (Some(_), OpCode::Text | OpCode::Binary) => return Err(Error::ExpectedContinuation),
+            (Some(m), _) => m.text && !m.compressed,
+            (None, op) => op == OpCode::Text && h.rsv & RSV1 == 0,
+        };
+        let so_far = self.msg.as_ref().map_or(0, |m| m.buf.len());
+        let compressed = self.msg.as_ref().map_or(h.rsv & RSV1 != 0, |m| m.compressed);
+        // Uncompressed sizes are known up front; compressed ones are checked as they inflate.
+        if !compressed && so_far.saturating_add(len) > self.config.max_message_size {
+            return Err(Error::MessageTooLarge {
+                limit: self.config.max_message_size,
+            });
+        }
+        Ok(InFrame {
+            header: h,
+            len,
+            done: 0,
+            check_utf8,
+        })
+    }
+
+    fn on_frame(&mut self, h: FrameHeader, payload: BytesMut) -> Result<Option<Event>> {
+        match h.opcode {
+            OpCode::Text | OpCode::Binary => {
+                let text = h.opcode == OpCode::Text;
+                let compressed = h.rsv & RSV1 != 0;
+                if h.fin && !compressed {
+                    // The common case: one frame, handed out without a copy.
+                    self.messages += 1;
+                    return Ok(Some(Event::Message(if text {
+                        self.utf8.finish().map_err(|_| Error::InvalidUtf8)?;
+                        Message::Text(Utf8Bytes::from_validated(payload.freeze()))
+                    } else {
+                        Message::Binary(payload.freeze())
+                    })));
+                }
+                self.msg = Some(InMessage {
+                    text,
+                    compressed,
+                    buf: Vec::new(),
+                });
+                self.continue_message(h.fin, &payload)
+            }
+            OpCode::Continuation => self.continue_message(h.fin, &payload),
+            OpCode::Ping => {
+                // §5.5.2: "Upon receipt of a Ping frame, an endpoint MUST send a Pong frame
+                // in response, unless it already received a Close frame."
+                if self.config.auto_pong && self.state == State::Open {
+                    self.write_frame(true, 0, OpCode::Pong, Payload::Borrowed(&payload));
+                }
+                Ok(Some(Event::Ping(payload.freeze())))
+            }
+            OpCode::Pong => Ok(Some(Event::Pong(payload.freeze()))),
+            OpCode::Close => self.on_close(payload.freeze()).map(Some),
+        }
+    }
+
+    fn continue_message(&mut self, fin: bool, payload: &[u8]) -> Result<Option<Event>> {
+        let limit = self.config.max_message_size;
+        let msg = self.msg.as_mut().expect("checked by check_header");
+        if msg.compressed {
+            let codec = self.deflate.as_mut().expect("RSV1 is only accepted with deflate");
+            if msg.buf.capacity() == 0 {
+                msg.buf.reserve((payload.len() * 3).clamp(256, limit.max(1)));
+            }
+            let start = msg.buf.len();
+            codec.decompress(payload, &mut msg.buf, limit)?;
+            if fin {
+                codec.finish_message(&mut msg.buf, limit)?;
+            }
+            if msg.text {
+                self.utf8
+                    .feed(&msg.buf[start..])
+                    .map_err(|_| Error::InvalidUtf8)?;
+            }
+        } else {
+            msg.buf.extend_from_slice(payload);
+        }
+        if !fin {
+            return Ok(None);
+        }
+        let msg = self.msg.take().expect("message in progress");
+        self.messages += 1;
+        let bytes = Bytes::from(msg.buf);
+        Ok(Some(Event::Message(if msg.text {
+            self.utf8.finish().map_err(|_| Error::InvalidUtf8)?;
+            Message::Text(Utf8Bytes::from_validated(bytes))
+        } else {
+            Message::Binary(bytes)
+        })))
+    }
+
+    fn on_close(&mut self, payload: Bytes) -> Result<Event> {
+        let frame = CloseFrame::parse(payload)?;
+        self.msg = None;
+        if self.state == State::Open {
+            // §5.5.1: "the endpoint MUST send a Close frame in response. (When sending a
+            // Close frame in response, the endpoint typically echos the status code it
+            // received.)"
+            let echo = frame.as_ref().map(|f| f.code.0.to_be_bytes());
+            let echo: &[u8] = echo.as_ref().map_or(&[], |c| c);
+            self.write_frame(true, 0, OpCode::Close, Payload::Borrowed(echo));
+        }
+        self.state = State::Closed;
+        self.drop_input();
+        // §7.1.1: "the server SHOULD close the underlying TCP connection first"; the
+        // client waits for that, up to the close timeout.
+        if self.role == Role::Server {
+            self.close_transport = true;
+        }
+        Ok(Event::Close(frame))
+    }
+
+    /// Fails the connection (§7.1.7): queue a close frame if we still may, then close.
+    fn fail(&mut self, e: Error) -> Error {
+        if self.state == State::Open
+            && let Some(code) = e.close_code().filter(|c| c.is_sendable())
+        {
+            let frame = CloseFrame::truncated(code, &e.to_string());
+            self.write_frame(true, 0, OpCode::Close, Payload::Borrowed(&frame.encode()));
+        }
+        self.state = State::Closed;
+        self.close_transport = true;
+        self.drop_input();
+        e
+    }
+
+    fn drop_input(&mut self) {
+        self.rbuf = BytesMut::new();
+        self.frame = None;
+        self.msg = None;
+        self.utf8.reset();
+    }
+
+    // ---- application commands ----------------------------------------------------------------
+
+    /// Queues a message. Large binary payloads are queued without copying (servers).
+    pub fn send(&mut self, message: Message) -> Result<()> {
+        match message {
+            Message::Text(t) => self.send_data(OpCode::Text, Payload::Shared(t.into_bytes())),
+            Message::Binary(b) => self.send_data(OpCode::Binary, Payload::Shared(b)),
+        }
+    }
+
+    /// Queues a text message, copying it into the output.
+    pub fn send_text(&mut self, text: &str) -> Result<()> {
+        self.send_data(OpCode::Text, Payload::Borrowed(text.as_bytes()))
+    }
+
+    /// Queues a binary message, copying it into the output.
+    pub fn send_binary(&mut self, data: &[u8]) -> Result<()> {
+        self.send_data(OpCode::Binary, Payload::Borrowed(data))
+    }
+
+    fn send_data(&mut self, opcode: OpCode, payload: Payload<'_>) -> Result<()> {
+        // §5.5.1: "After sending a Close frame, the endpoint MUST NOT send any further data
+        // frames."
+        if self.state != State::Open {
+            return Err(Error::Closed);
+        }
+        self.messages += 1;
+        match self.deflate.as_mut() {
+            Some(codec) if payload.as_slice().len() >= codec.threshold => {
+                let compressed = codec.compress(payload.as_slice())?;
+                self.write_message(opcode, RSV1, Payload::Shared(Bytes::from(compressed)));
+            }
+            _ => self.write_message(opcode, 0, payload),
+        }
+        Ok(())
+    }
+
+    /// Writes one message, fragmented per [`Config::fragment_size`]; RSV1 goes on the
+    /// first frame only (RFC 7692 §6.1).
+    fn write_message(&mut self, opcode: OpCode, rsv: u8, payload: Payload<'_>) {
+        let len = payload.as_slice().len();
+        let size = self.config.fragment_size.filter(|&n| n > 0).unwrap_or(usize::MAX);
+        if len <= size {
+            self.write_frame(true, rsv, opcode, payload);
+            return;
+        }
+        let mut start = 0;
+        while start < len {
+            let end = len.min(start + size);
+            let (op, rsv) = if start == 0 {
+                (opcode, rsv)
+            } else {
+                (OpCode::Continuation, 0)
+            };
+            self.write_frame(end == len, rsv, op, payload.slice(start..end));
+            start = end;
+        }
+    }
+
+    fn write_frame(&mut self, fin: bool, rsv: u8, opcode: OpCode, payload: Payload<'_>) {
+        let header = FrameHeader {
+            fin,
+            rsv,
+            opcode,
+            mask: self.masks.as_mut().map(|m| m.next_key()),
+            payload_len: payload.as_slice().len() as u64,
+        };
+        self.out.push_frame(&header, payload);
+    }
+
+    /// Queues a ping (at most 125 bytes).
+    pub fn ping(&mut self, payload: &[u8]) -> Result<()> {
+        self.send_control(OpCode::Ping, payload)
+    }
+
+    /// Queues an unsolicited pong (at most 125 bytes), e.g. a unidirectional heartbeat.
+    pub fn pong(&mut self, payload: &[u8]) -> Result<()> {
+        self.send_control(OpCode::Pong, payload)
+    }
+
+    fn send_control(&mut self, opcode: OpCode, payload: &[u8]) -> Result<()> {
+        if self.state != State::Open {
+            return Err(Error::Closed);
+        }
+        if payload.len() > MAX_CONTROL_PAYLOAD {
+            return Err(Error::ControlPayloadTooLong(payload.len()));
+        }
+        self.write_frame(true, 0, opcode, Payload::Borrowed(payload));
+        Ok(())
+    }
+
+    /// Starts the close handshake with `frame` (`None`: no code). Messages still arrive
+    /// until the peer's close frame, reported as [`Event::Close`]. Does nothing if a
+    /// close was already sent.
+    pub fn close(&mut self, frame: Option<CloseFrame>) -> Result<()> {
+        if self.state != State::Open {
+            return Ok(());
+        }
+        let payload = match &frame {
+            Some(f) => {
+                f.validate_outgoing()?;
+                f.encode()
+            }
+            None => BytesMut::new(),
+        };
+        self.write_frame(true, 0, OpCode::Close, Payload::Borrowed(&payload));
+        self.state = State::Closing;
+        Ok(())
+    }
+
+    // ---- output ----------------------------------------------------------------------------
+
+    /// How many bytes wait to be written.
+    pub fn pending_output(&self) -> usize {
+        self.out.len()
+    }
+
+    /// Fills `dst` with the queued output, in order, for one vectored write. Returns how
+    /// many slices it filled. Report what was written with [`advance_output`](Self::advance_output).
+    pub fn io_slices<'a>(&'a self, dst: &mut [IoSlice<'a>]) -> usize {
+        self.out.io_slices(dst)
+    }
+
+    /// Marks `n` bytes of output as written.
+    ///
+    /// # Panics
+    /// If `n` is more than [`pending_output`](Self::pending_output).
+    pub fn advance_output(&mut self, n: usize) {
+        self.out.advance(n);
+    }
+
+    /// Takes all queued output as one buffer: simple, and a copy if large payloads were
+    /// queued by reference. Drivers that care use [`io_slices`](Self::io_slices).
+    pub fn take_output(&mut self) -> BytesMut {
+        self.out.take()
+    }
+
+    /// Whether the driver should close the transport once the output is written: after
+    /// a failure, after a server finished the close handshake (§7.1.1), after a client
+    /// gave up waiting for the server to close, or after EOF. Close it gracefully (shut
+    /// down the write side, then read until EOF or the close timeout), so the close frame
+    /// is not lost to a TCP reset.
+    pub fn should_close_transport(&self) -> bool {
+        self.close_transport
+    }
+
+    /// Releases buffers an idle connection does not need, so it holds almost no memory.
+    /// Call when no read or write is in progress.
+    pub fn shrink_buffers(&mut self) {
+        if self.rbuf.is_empty() && self.frame.is_none() {
+            self.rbuf = BytesMut::new();
+        }
+        self.out.shrink();
+        if self.msg.is_none()
+            && let Some(codec) = &mut self.deflate
+        {
+            codec.release_idle_state();
+        }
+    }
+
+    // ---- timers ----------------------------------------------------------------------------
+
+    /// When [`handle_timeout`](Self::handle_timeout) should next be called; `None` if no
+    /// timer is armed. Timers start with the first call to `handle_timeout`.
+    pub fn poll_timeout(&self) -> Option<Instant> {
+        let t = &self.timers;
+        let now = t.now?;
+        if self.needs_close_timer() && t.close.is_none() {
+            return Some(now); // arm it at once
+        }
+        [t.keepalive, t.idle, t.close].into_iter().flatten().min()
+    }
+
+    fn needs_close_timer(&self) -> bool {
+        self.state == State::Closing || (self.state == State::Closed && !self.close_transport)
+    }
+
+    /// Runs the timers that are due at `now`: sends keepalive pings, fails the connection
+    /// when a ping goes unanswered, closes it when idle, and gives up on a close handshake
+    /// that the peer does not finish. Call once after creating the connection to start
+    /// the timers, then whenever [`poll_timeout`](Self::poll_timeout) is reached.
+    pub fn handle_timeout(&mut self, now: Instant) -> Result<()> {
+        let first = self.timers.now.is_none();
+        self.timers.now = Some(now);
+        if first {
+            self.timers.keepalive = self.config.ping_interval.map(|d| now + d);
+            self.timers.idle = self.config.idle_timeout.map(|d| now + d);
+            self.timers.frames_seen = self.frames_in;
+            self.timers.messages_seen = self.messages;
+        }
+        if self.needs_close_timer() {
+            match self.timers.close {
+                None => self.timers.close = Some(now + self.config.close_timeout),
+                Some(t) if now >= t => {
+                    self.state = State::Closed;
+                    self.close_transport = true;
+                    self.drop_input();
+                }
+                Some(_) => {}
+            }
+        }
+        if self.state != State::Open {
+            self.timers.keepalive = None;
+            self.timers.idle = None;
+            return Ok(());
+        }
+        if let (Some(t), Some(interval)) = (self.timers.keepalive, self.config.ping_interval)
+            && now >= t
+        {
+            if self.frames_in != self.timers.frames_seen {
+                // Anything received proves the peer alive; wait a full interval again.
+                self.timers.frames_seen = self.frames_in;
+                self.timers.awaiting_pong = false;
+                self.timers.keepalive = Some(now + interval);
+            } else if self.timers.awaiting_pong {
+                let e = self.fail(Error::KeepaliveTimeout(self.config.pong_timeout));
+                return Err(e);
+            } else {
+                self.write_frame(true, 0, OpCode::Ping, Payload::Borrowed(b"wsx-keepalive"));
+                self.timers.awaiting_pong = true;
+                self.timers.keepalive = Some(now + self.config.pong_timeout);
+            }
+        }
+        if let (Some(t), Some(limit)) = (self.timers.idle, self.config.idle_timeout)
+            && now >= t
+        {
+            if self.messages != self.timers.messages_seen {
+                self.timers.messages_seen = self.messages;
+                self.timers.idle = Some(now + limit);
+            } else {
+                self.close(Some(CloseFrame::new(CloseCode::GOING_AWAY, "idle timeout")))?;
+                self.timers.close = Some(now + self.config.close_timeout);
+            }
+        }
+        Ok(())
+    }
+}

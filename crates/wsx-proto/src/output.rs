@@ -1,0 +1,142 @@
+//! The queue of bytes a connection wants written, shaped for vectored writes.
+//!
+//! Small frames are coalesced into one buffer; large unmasked payloads that the caller
+//! handed over as `Bytes` are queued by reference, not copied, and go out in the same
+//! `writev` as their header.
+
+use crate::frame::{FrameHeader, MAX_HEADER_LEN};
+use crate::mask::apply_mask;
+use bytes::{Buf, Bytes, BytesMut};
+use std::collections::VecDeque;
+use std::io::IoSlice;
+
+/// Payloads at least this long are queued by reference instead of copied.
+const SHARE_MIN: usize = 1024;
+
+/// A payload to send: borrowed (copied into the queue) or shared (maybe queued as is).
+#[derive(Debug)]
+pub(crate) enum Payload<'a> {
+    Borrowed(&'a [u8]),
+    Shared(Bytes),
+}
+
+impl Payload<'_> {
+    pub(crate) fn as_slice(&self) -> &[u8] {
+        match self {
+            Payload::Borrowed(b) => b,
+            Payload::Shared(b) => b,
+        }
+    }
+
+    pub(crate) fn slice(&self, range: std::ops::Range<usize>) -> Payload<'_> {
+        match self {
+            Payload::Borrowed(b) => Payload::Borrowed(&b[range]),
+            Payload::Shared(b) => Payload::Shared(b.slice(range)),
+        }
+    }
+}
+
+#[derive(Debug, Default)]
+pub(crate) struct OutQueue {
+    /// Complete chunks, written before `tail`.
+    chunks: VecDeque<Bytes>,
+    /// Where small frames accumulate.
+    tail: BytesMut,
+    /// Total unwritten bytes.
+    len: usize,
+}
+
+impl OutQueue {
+    pub(crate) fn len(&self) -> usize {
+        self.len
+    }
+
+    pub(crate) fn push_frame(&mut self, header: &FrameHeader, payload: Payload<'_>) {
+        let mut h = [0; MAX_HEADER_LEN];
+        let n = header.encode(&mut h);
+        let body_len = payload.as_slice().len();
+        self.len += n + body_len;
+        match (header.mask, payload) {
+            (None, Payload::Shared(b)) if b.len() >= SHARE_MIN => {
+                self.tail.extend_from_slice(&h[..n]);
+                self.chunks.push_back(self.tail.split().freeze());
+                self.chunks.push_back(b);
+            }
+            (mask, p) => {
+                self.tail.reserve(n + body_len);
+                self.tail.extend_from_slice(&h[..n]);
+                let start = self.tail.len();
+                self.tail.extend_from_slice(p.as_slice());
+                if let Some(key) = mask {
+                    apply_mask(&mut self.tail[start..], key, 0);
+                }
+            }
+        }
+    }
+
+    /// Fills `dst` with slices of the queued bytes in order; returns how many it filled.
+    pub(crate) fn io_slices<'a>(&'a self, dst: &mut [IoSlice<'a>]) -> usize {
+        let mut n = 0;
+        for chunk in self
+            .chunks
+            .iter()
+            .map(|c| &c[..])
+            .chain(std::iter::once(&self.tail[..]))
+        {
+            if n == dst.len() {
+                break;
+            }
+            if !chunk.is_empty() {
+                dst[n] = IoSlice::new(chunk);
+                n += 1;
+            }
+        }
+        n
+    }
+
+    /// Marks `n` bytes as written.
+    pub(crate) fn advance(&mut self, mut n: usize) {
+        assert!(n <= self.len, "advanced past the queued output");
+        self.len -= n;
+        while n > 0 {
+            match self.chunks.front_mut() {
+                Some(c) if c.len() <= n => {
+                    n -= c.len();
+                    self.chunks.pop_front();
+                }
+                Some(c) => {
+                    c.advance(n);
+                    return;
+                }
+                None => {
+                    self.tail.advance(n);
+                    return;
+                }
+            }
+        }
+    }
+
+    /// Takes everything as one buffer (copying only if large payloads were shared).
+    pub(crate) fn take(&mut self) -> BytesMut {
+        self.len = 0;
+        if self.chunks.is_empty() {
+            return self.tail.split();
+        }
+        let mut all =
+            BytesMut::with_capacity(self.chunks.iter().map(Bytes::len).sum::<usize>() + self.tail.len());
+        for c in self.chunks.drain(..) {
+            all.extend_from_slice(&c);
+        }
+        all.extend_from_slice(&self.tail);
+        self.tail.clear();
+        all
+    }
+
+    /// Drops the buffer's capacity if nothing is queued, so an idle connection holds none.
+    pub(crate) fn shrink(&mut self) {
+        if self.len == 0 {
+            self.tail = BytesMut::new();
+            self.chunks = VecDeque::new();
+        }
+    }
+}
