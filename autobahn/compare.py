@@ -33,6 +33,7 @@ import argparse
 import json
 import os
 import re
+import signal
 import sys
 
 GOOD = ("OK", "INFORMATIONAL")
@@ -81,27 +82,39 @@ def load_report(path, agent):
     return agent, index[agent], report_dir, index_path
 
 
-def detail(report_dir, entry):
-    """Human-readable result lines from the per-case report file, if present."""
+def case_report(report_dir, entry):
+    """The per-case report JSON (description, result, resultClose, ...) or {}."""
     rf = entry.get("reportfile")
     if not rf:
-        return ""
+        return {}
     try:
         with open(os.path.join(report_dir, rf)) as f:
-            d = json.load(f)
+            return json.load(f)
     except (OSError, ValueError):
-        return ""
+        return {}
+
+
+def detail(report_dir, entry):
+    """Indented lines: description, results and HTML page of one case."""
+    d = case_report(report_dir, entry)
     parts = []
     if d.get("description"):
-        parts.append("case: " + " ".join(str(d["description"]).split("<")[0].split()))
+        parts.append("case: " + " ".join(re.sub(r"<[^>]*>", "", str(d["description"])).split()))
     if d.get("result"):
         parts.append("result: " + str(d["result"]))
     if d.get("resultClose"):
         parts.append("close: " + str(d["resultClose"]))
-    html = os.path.join(report_dir, rf[:-5] + ".html") if rf.endswith(".json") else None
+    rf = entry.get("reportfile") or ""
+    html = os.path.join(report_dir, rf[:-5] + ".html") if rf.endswith(".json") else ""
     if html and os.path.exists(html):
         parts.append("html: " + html)
     return "".join("\n        " + p for p in parts)
+
+
+def brief(report_dir, entry):
+    """One-line result text of one case."""
+    d = case_report(report_dir, entry)
+    return " | ".join(str(d[k]) for k in ("result", "resultClose") if d.get(k))
 
 
 def fmt(v):
@@ -119,7 +132,8 @@ def write_expected(path, data):
 
 
 def main(argv):
-    ap = argparse.ArgumentParser(description=__doc__.split("\n")[0])
+    ap = argparse.ArgumentParser(description=__doc__, usage=argparse.SUPPRESS,
+                                 formatter_class=argparse.RawDescriptionHelpFormatter)
     ap.add_argument("report")
     ap.add_argument("expected")
     ap.add_argument("--update", action="store_true")
@@ -152,7 +166,7 @@ def main(argv):
         print("%s: %d case(s) with a verdict other than %s:" % (
             "WARNING (--allow-bad)" if a.allow_bad else "FAIL", len(bad), "/".join(GOOD)))
         for cid in bad:
-            print("  %-8s %s%s" % (cid, fmt(actual[cid]), detail(report_dir, raw[cid])))
+            print("  %-8s %-22s %s" % (cid, fmt(actual[cid]), brief(report_dir, raw[cid])))
     bad_fail = bool(bad) and not a.allow_bad
 
     # Expected results.
@@ -215,4 +229,6 @@ def main(argv):
 
 
 if __name__ == "__main__":
+    if hasattr(signal, "SIGPIPE"):
+        signal.signal(signal.SIGPIPE, signal.SIG_DFL)   # quiet when piped into head
     sys.exit(main(sys.argv[1:]))

@@ -17,7 +17,8 @@
 #                Default: cargo build, then target/release/examples/autobahn_client {URL}
 #   CASES='["*"]'  EXCLUDE='[]'   JSON case-pattern lists, passed to wstest (subset runs compare
 #                the matching part of the expected file; --update then merges that part)
-#   AGENT, TIMEOUT (default 3600 s), WSTEST, AUTOBAHN_HOME   passed to the shared scripts
+#   AGENT (server mode; default wsx for echo_std, else the Server header), TIMEOUT (default
+#   3600 s for the whole suite), WSTEST, AUTOBAHN_HOME   passed to the shared scripts
 #   AUTOBAHN_PORT        port to use instead of a free one
 #   SERVER_START_TIMEOUT seconds to wait for the server's port (default 120)
 #   REPORT_DIR           default autobahn/reports/MODE (git-ignored); HTML report: REPORT_DIR/index.html
@@ -147,6 +148,7 @@ if [ "$MODE" = server ]; then
     log "building: cargo build --release -p wsx-proto --example echo_std"
     (cd "$REPO" && cargo build --release -p wsx-proto --example echo_std) || die "server build failed"
     SERVER_CMD="$TARGET_DIR/release/examples/echo_std 127.0.0.1:{PORT}"
+    export AGENT="${AGENT:-wsx}"   # echo_std sends no Server header: wstest would say UnknownServer
   fi
   cmd="${SERVER_CMD//\{PORT\}/$PORT}"
   SERVER_LOG="$REPORT_DIR/server.log"

@@ -13,6 +13,7 @@ use crate::output::{OutQueue, Payload};
 use crate::utf8::Validator;
 use bytes::{Buf, Bytes, BytesMut};
 use std::io::IoSlice;
+use std::sync::Arc;
 use std::time::Instant;
 
 /// Which end of the connection we are: decides the mask direction (RFC 6455 §5.1) and
@@ -132,7 +133,8 @@ struct Timers {
 /// ```
 pub struct Connection {
     role: Role,
-    config: Config,
+    /// Shared: a server's thousands of connections hold one copy.
+    config: Arc<Config>,
     state: State,
     rbuf: BytesMut,
     frame: Option<InFrame>,
@@ -163,11 +165,12 @@ impl std::fmt::Debug for Connection {
 }
 
 impl Connection {
-    /// A connection in the open state, as right after the opening handshake.
-    pub fn new(role: Role, config: Config) -> Self {
+    /// A connection in the open state, as right after the opening handshake. Pass an
+    /// `Arc<Config>` to share one configuration among many connections.
+    pub fn new(role: Role, config: impl Into<Arc<Config>>) -> Self {
         Connection {
             role,
-            config,
+            config: config.into(),
             state: State::Open,
             rbuf: BytesMut::new(),
             frame: None,
