@@ -408,8 +408,9 @@ impl Connection {
             OpCode::Continuation => self.continue_message(h.fin, &payload),
             OpCode::Ping => {
                 // §5.5.2: "Upon receipt of a Ping frame, an endpoint MUST send a Pong frame
-                // in response, unless it already received a Close frame."
-                if self.config.auto_pong && self.state == State::Open {
+                // in response, unless it already received a Close frame." Having sent one
+                // (`Closing`) is no exception: §5.5.1 forbids only further data frames.
+                if self.config.auto_pong && self.state != State::Closed {
                     self.write_frame(true, 0, OpCode::Pong, Payload::Borrowed(&payload));
                 }
                 Ok(Some(Event::Ping(payload.freeze())))
@@ -425,7 +426,8 @@ impl Connection {
         if msg.compressed {
             let codec = self.deflate.as_mut().expect("RSV1 is only accepted with deflate");
             if msg.buf.capacity() == 0 {
-                msg.buf.reserve((payload.len() * 3).clamp(256, limit.max(1)));
+                // Not `clamp(256, limit)`: it panics when the limit is under 256.
+                msg.buf.reserve((payload.len() * 3).max(256).min(limit.max(1)));
             }
             let start = msg.buf.len();
             codec.decompress(payload, &mut msg.buf, limit)?;
@@ -663,10 +665,14 @@ impl Connection {
     pub fn poll_timeout(&self) -> Option<Instant> {
         let t = &self.timers;
         let now = t.now?;
-        if self.needs_close_timer() && t.close.is_none() {
-            return Some(now); // arm it at once
+        if self.needs_close_timer() {
+            return Some(t.close.unwrap_or(now)); // `now`: arm it at once
         }
-        [t.keepalive, t.idle, t.close].into_iter().flatten().min()
+        // Keepalive and idle timers only run while open; a spent close timer is not armed.
+        if self.state != State::Open {
+            return None;
+        }
+        [t.keepalive, t.idle].into_iter().flatten().min()
     }
 
     fn needs_close_timer(&self) -> bool {

@@ -458,6 +458,11 @@ impl Codec {
     /// Compresses one whole message, returning the bytes to put on the wire (the sync
     /// flush tail removed).
     pub(crate) fn compress(&mut self, payload: &[u8]) -> Result<Vec<u8>> {
+        // RFC 7692 §7.2.3.6: an empty message is an empty stored block, `00` once the tail
+        // is removed. zlib would emit nothing: it skips a sync flush right after another.
+        if payload.is_empty() {
+            return Ok(vec![0x00]);
+        }
         let bits = self.send_window_bits;
         let level = Compression::new(self.level);
         let c = self
@@ -500,7 +505,7 @@ impl Codec {
             if out.len() == out.capacity() {
                 // Room for at most `limit + 1` bytes: one byte past the limit proves it is
                 // exceeded without ever holding more.
-                let room = (limit + 1).saturating_sub(out.len()).max(1);
+                let room = limit.saturating_add(1).saturating_sub(out.len()).max(1);
                 let grow = (input.len() - pos).saturating_mul(4).clamp(4096, 1 << 20);
                 out.reserve_exact(grow.min(room));
             }
@@ -514,10 +519,15 @@ impl Codec {
             }
             let progressed = d.total_in() != in0 || d.total_out() != out0;
             if status == Status::StreamEnd {
-                // A final block (BFINAL) ends this DEFLATE stream; anything after it in
-                // this message would be garbage. The next message starts a new stream.
+                // A final block (BFINAL) ends zlib's stream but not the message: RFC 7692
+                // §7.2.3.4 pads it with the header bits of an empty stored block, which the
+                // appended tail completes. Inflate the rest with a fresh stream (whose
+                // window is empty: a later back-reference into the old one fails).
                 d.reset(false);
-                return Ok(());
+                if pos == input.len() {
+                    return Ok(());
+                }
+                continue;
             }
             if pos == input.len() && out.len() < out.capacity() {
                 return Ok(());
@@ -540,7 +550,12 @@ impl Codec {
 
     /// Appends the sync-flush tail and inflates it: the end of a received message.
     pub(crate) fn finish_message(&mut self, out: &mut Vec<u8>, limit: usize) -> Result<()> {
-        self.decompress(&TAIL, out, limit)?;
+        // A stream that just restarted (after a BFINAL block that ended the payload) has no
+        // stored-block header for the tail to complete: fed the tail, it would take it for
+        // the start of a block and misread the next message.
+        if self.decompressor.as_ref().is_none_or(|d| d.total_in() > 0) {
+            self.decompress(&TAIL, out, limit)?;
+        }
         self.end_received_message()
     }
 

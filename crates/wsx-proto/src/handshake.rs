@@ -331,22 +331,30 @@ impl Request {
             (Some(cfg), Some(offer)) => cfg.accept_offer(&offer),
             _ => None,
         };
-        let mut r = String::with_capacity(160);
-        r.push_str("HTTP/1.1 101 Switching Protocols\r\nUpgrade: websocket\r\nConnection: Upgrade\r\n");
-        push_header(&mut r, "Sec-WebSocket-Accept", &accept_key(key.as_bytes()));
+        let mut headers = vec![
+            ("Upgrade".to_owned(), "websocket".to_owned()),
+            ("Connection".to_owned(), "Upgrade".to_owned()),
+            ("Sec-WebSocket-Accept".to_owned(), accept_key(key.as_bytes())),
+        ];
         if let Some(p) = accept.protocol {
-            push_header(&mut r, "Sec-WebSocket-Protocol", p);
+            headers.push(("Sec-WebSocket-Protocol".to_owned(), p.to_owned()));
         }
         if let Some(d) = &deflate {
-            push_header(&mut r, "Sec-WebSocket-Extensions", &d.to_header_value());
+            headers.push(("Sec-WebSocket-Extensions".to_owned(), d.to_header_value()));
         }
         for (name, value) in &accept.headers {
             check_header_field(name, value)?;
+            headers.push(((*name).to_owned(), (*value).to_owned()));
+        }
+        let mut r = String::with_capacity(160);
+        r.push_str("HTTP/1.1 101 Switching Protocols\r\n");
+        for (name, value) in &headers {
             push_header(&mut r, name, value);
         }
         r.push_str("\r\n");
         Ok(Accepted {
             response: r.into_bytes(),
+            headers,
             protocol: accept.protocol.map(str::to_owned),
             deflate,
         })
@@ -394,6 +402,8 @@ impl<'a> Accept<'a> {
 pub struct Accepted {
     /// The complete `101` response.
     pub response: Vec<u8>,
+    /// The header fields of that response, for HTTP stacks that write their own.
+    pub headers: Vec<(String, String)>,
     /// The chosen subprotocol.
     pub protocol: Option<String>,
     /// The agreed permessage-deflate parameters; pass them to

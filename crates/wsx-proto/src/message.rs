@@ -222,6 +222,48 @@ impl Message {
     }
 }
 
+/// Text from a `String` (no copy).
+impl From<String> for Message {
+    fn from(s: String) -> Self {
+        Message::Text(s.into())
+    }
+}
+
+/// Text from a `&str` (copied).
+impl From<&str> for Message {
+    fn from(s: &str) -> Self {
+        Message::Text(s.into())
+    }
+}
+
+/// Text from validated bytes.
+impl From<Utf8Bytes> for Message {
+    fn from(t: Utf8Bytes) -> Self {
+        Message::Text(t)
+    }
+}
+
+/// Binary from a `Vec<u8>` (no copy).
+impl From<Vec<u8>> for Message {
+    fn from(b: Vec<u8>) -> Self {
+        Message::Binary(b.into())
+    }
+}
+
+/// Binary from `Bytes`.
+impl From<Bytes> for Message {
+    fn from(b: Bytes) -> Self {
+        Message::Binary(b)
+    }
+}
+
+/// Binary from a byte slice (copied).
+impl From<&[u8]> for Message {
+    fn from(b: &[u8]) -> Self {
+        Message::Binary(Bytes::copy_from_slice(b))
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

@@ -1,0 +1,67 @@
+//! `wsx echo`.
+
+use anyhow::Context as _;
+use std::io::Write as _;
+use std::path::PathBuf;
+use std::process::ExitCode;
+
+#[derive(Debug, clap::Args)]
+pub struct Args {
+    /// Address to listen on (port 0 picks a free port; the real address is printed).
+    #[arg(long, default_value = "127.0.0.1:9002")]
+    listen: String,
+    /// PEM certificate chain: serve wss:// (with --tls-key).
+    #[arg(long, requires = "tls_key")]
+    tls_cert: Option<PathBuf>,
+    /// PEM private key for --tls-cert.
+    #[arg(long, requires = "tls_cert")]
+    tls_key: Option<PathBuf>,
+    /// Largest message accepted, in bytes (larger closes with 1009).
+    #[arg(long, default_value_t = 16 << 20)]
+    max_message_size: usize,
+    /// Do not negotiate permessage-deflate.
+    #[arg(long)]
+    no_compress: bool,
+    /// Most simultaneous connections (more get HTTP 503).
+    #[arg(long, default_value_t = 100_000)]
+    max_connections: usize,
+    /// Runtime worker threads (1: a single-threaded runtime).
+    #[arg(long, default_value_t = 1)]
+    pub threads: usize,
+}
+
+pub async fn run(args: Args) -> anyhow::Result<ExitCode> {
+    let mut config = wsx::Config::default();
+    config.protocol.max_message_size = args.max_message_size;
+    config.protocol.max_frame_size = args.max_message_size;
+    if args.no_compress {
+        config.protocol.deflate = None;
+    }
+    let mut server = wsx::Server::bind(&args.listen)
+        .await
+        .with_context(|| format!("cannot listen on {}", args.listen))?
+        .config(config)
+        .max_connections(args.max_connections);
+    if let (Some(cert), Some(key)) = (&args.tls_cert, &args.tls_key) {
+        server = server.tls(wsx::tls::server_config_from_pem(cert, key)?);
+    }
+    println!("listening on {}", server.local_addr()?);
+    std::io::stdout().flush()?;
+    server
+        .run(
+            |mut ws, _| async move {
+                // `feed` queues without writing; `recv` writes everything queued in one
+                // vectored write before it waits for more input.
+                while let Some(Ok(msg)) = ws.recv().await {
+                    if ws.feed(msg).await.is_err() {
+                        break;
+                    }
+                }
+            },
+            async {
+                let _ = tokio::signal::ctrl_c().await;
+            },
+        )
+        .await?;
+    Ok(ExitCode::SUCCESS)
+}

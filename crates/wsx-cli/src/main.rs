@@ -1,0 +1,62 @@
+//! `wsx`: the command line of the wsx WebSocket toolkit.
+//!
+//! Dependencies: `clap` (arguments), `tracing-subscriber` (logs to stderr, `RUST_LOG`),
+//! `anyhow` (errors reported to a person, not handled by code).
+
+mod connect;
+mod echo;
+
+use clap::{Parser, Subcommand};
+
+/// The wsx WebSocket toolkit.
+#[derive(Debug, Parser)]
+#[command(name = "wsx", version, about)]
+struct Cli {
+    #[command(subcommand)]
+    command: Command,
+}
+
+#[derive(Debug, Subcommand)]
+enum Command {
+    /// Echo server: sends every text and binary message back unchanged.
+    Echo(echo::Args),
+    /// Interactive client: stdin lines go out as text messages; messages received are
+    /// printed one per line.
+    Connect(connect::Args),
+}
+
+fn main() -> std::process::ExitCode {
+    tracing_subscriber::fmt()
+        .with_writer(std::io::stderr)
+        .with_env_filter(
+            tracing_subscriber::EnvFilter::try_from_default_env().unwrap_or_else(|_| "warn".into()),
+        )
+        .init();
+    let cli = Cli::parse();
+    let runtime = match &cli.command {
+        // One core for the server's I/O is what `wsx bench` compares; more threads only
+        // help when there are more cores than load generators.
+        Command::Echo(a) if a.threads == 1 => {
+            tokio::runtime::Builder::new_current_thread().enable_all().build()
+        }
+        Command::Echo(a) => tokio::runtime::Builder::new_multi_thread()
+            .worker_threads(a.threads.max(1))
+            .enable_all()
+            .build(),
+        Command::Connect(_) => tokio::runtime::Builder::new_current_thread().enable_all().build(),
+    }
+    .expect("tokio runtime");
+    let result = runtime.block_on(async {
+        match cli.command {
+            Command::Echo(args) => echo::run(args).await,
+            Command::Connect(args) => connect::run(args).await,
+        }
+    });
+    match result {
+        Ok(code) => code,
+        Err(e) => {
+            eprintln!("wsx: {e:#}");
+            std::process::ExitCode::FAILURE
+        }
+    }
+}

@@ -1,0 +1,323 @@
+//! Opening a connection: `ws://` and `wss://` URLs, TLS, proxies, the client handshake.
+
+use crate::config::Config;
+use crate::error::{Error, Result};
+use crate::proxy::{Proxy, split_host_port};
+use crate::tls::MaybeTlsStream;
+use crate::websocket::WebSocket;
+use bytes::BytesMut;
+use std::sync::Arc;
+use std::time::Duration;
+use tokio::io::{AsyncRead, AsyncReadExt, AsyncWrite, AsyncWriteExt};
+use tokio::net::TcpStream;
+use tokio_rustls::rustls::ClientConfig;
+use tokio_rustls::rustls::pki_types::ServerName;
+use wsx_proto::handshake::ClientRequest;
+use wsx_proto::{DeflateConfig, Role};
+
+/// What [`connect`] returns: a WebSocket over TCP, with or without TLS.
+pub type ClientStream = MaybeTlsStream<TcpStream>;
+
+/// Connects to a `ws://` or `wss://` URL with the default configuration
+/// (permessage-deflate offered, keepalive on, proxies from the environment).
+///
+/// ```no_run
+/// # async fn demo() -> wsx::Result<()> {
+/// let mut ws = wsx::connect("wss://echo.example.com/chat").await?;
+/// ws.send("hi").await?;
+/// # Ok(()) }
+/// ```
+pub async fn connect(url: &str) -> Result<WebSocket<ClientStream>> {
+    ClientBuilder::new(url).connect().await
+}
+
+/// The parts of a WebSocket URL (RFC 6455 §3).
+#[derive(Debug, Clone, PartialEq, Eq)]
+struct Target {
+    tls: bool,
+    host: String,
+    port: u16,
+    /// Path and query.
+    resource: String,
+}
+
+impl Target {
+    fn parse(url: &str) -> Result<Target> {
+        let bad = |why: &str| Error::Url(format!("{url}: {why}"));
+        let (scheme, rest) = url.split_once("://").ok_or_else(|| bad("missing scheme"))?;
+        let (tls, default_port) = match scheme.to_ascii_lowercase().as_str() {
+            "ws" | "http" => (false, 80),
+            "wss" | "https" => (true, 443),
+            _ => return Err(bad("scheme must be ws or wss")),
+        };
+        // §3: "Fragment identifiers are meaningless in the context of WebSocket URIs".
+        let rest = rest.split('#').next().unwrap_or_default();
+        let split = rest.find(['/', '?']).unwrap_or(rest.len());
+        let (authority, resource) = rest.split_at(split);
+        if authority.contains('@') {
+            return Err(bad("credentials in the URL are not supported; use a header"));
+        }
+        let (host, port) = split_host_port(authority, default_port)?;
+        let resource = match resource {
+            "" => "/".to_owned(),
+            r if r.starts_with('?') => format!("/{r}"),
+            r => r.to_owned(),
+        };
+        Ok(Target {
+            tls,
+            host,
+            port,
+            resource,
+        })
+    }
+
+    /// The `Host` header: the port only when it is not the scheme's default.
+    fn host_header(&self) -> String {
+        let host = if self.host.contains(':') {
+            format!("[{}]", self.host)
+        } else {
+            self.host.clone()
+        };
+        let default = if self.tls { 443 } else { 80 };
+        if self.port == default {
+            host
+        } else {
+            format!("{host}:{}", self.port)
+        }
+    }
+}
+
+#[derive(Debug, Clone)]
+enum ProxySetting {
+    FromEnv,
+    Direct,
+    Explicit(Proxy),
+}
+
+/// Builds a client connection: headers, subprotocols, compression, timeouts, TLS, proxy.
+///
+/// ```no_run
+/// # async fn demo() -> wsx::Result<()> {
+/// use std::time::Duration;
+/// let ws = wsx::ClientBuilder::new("wss://example.com/feed")
+///     .header("Authorization", "Bearer token")
+///     .protocol("v2.feed")
+///     .compression(None)
+///     .connect_timeout(Duration::from_secs(3))
+///     .connect()
+///     .await?;
+/// # Ok(()) }
+/// ```
+#[derive(Debug, Clone)]
+pub struct ClientBuilder {
+    url: String,
+    config: Config,
+    headers: Vec<(String, String)>,
+    protocols: Vec<String>,
+    origin: Option<String>,
+    tls: Option<Arc<ClientConfig>>,
+    proxy: ProxySetting,
+}
+
+impl ClientBuilder {
+    /// A builder for `url` (`ws://` or `wss://`).
+    pub fn new(url: impl Into<String>) -> Self {
+        ClientBuilder {
+            url: url.into(),
+            config: Config::default(),
+            headers: Vec::new(),
+            protocols: Vec::new(),
+            origin: None,
+            tls: None,
+            proxy: ProxySetting::FromEnv,
+        }
+    }
+
+    /// Replaces the whole configuration.
+    pub fn config(mut self, config: Config) -> Self {
+        self.config = config;
+        self
+    }
+
+    /// Adds a request header.
+    pub fn header(mut self, name: impl Into<String>, value: impl Into<String>) -> Self {
+        self.headers.push((name.into(), value.into()));
+        self
+    }
+
+    /// Offers a subprotocol (call again to offer more, most preferred first).
+    pub fn protocol(mut self, protocol: impl Into<String>) -> Self {
+        self.protocols.push(protocol.into());
+        self
+    }
+
+    /// Sends an `Origin` header, as a browser would.
+    pub fn origin(mut self, origin: impl Into<String>) -> Self {
+        self.origin = Some(origin.into());
+        self
+    }
+
+    /// permessage-deflate to offer, or `None` to not offer it.
+    pub fn compression(mut self, deflate: Option<DeflateConfig>) -> Self {
+        self.config.protocol.deflate = deflate;
+        self
+    }
+
+    /// Time for TCP connect, proxy tunnel and TLS handshake.
+    pub fn connect_timeout(mut self, timeout: Duration) -> Self {
+        self.config.connect_timeout = timeout;
+        self
+    }
+
+    /// Time for the WebSocket opening handshake.
+    pub fn handshake_timeout(mut self, timeout: Duration) -> Self {
+        self.config.handshake_timeout = timeout;
+        self
+    }
+
+    /// TLS configuration for `wss://` (default: [`crate::tls::default_client_config`]).
+    pub fn tls_config(mut self, config: Arc<ClientConfig>) -> Self {
+        self.tls = Some(config);
+        self
+    }
+
+    /// Tunnels through this proxy instead of the environment's.
+    pub fn proxy(mut self, proxy: Proxy) -> Self {
+        self.proxy = ProxySetting::Explicit(proxy);
+        self
+    }
+
+    /// Connects directly, ignoring proxy environment variables.
+    pub fn no_proxy(mut self) -> Self {
+        self.proxy = ProxySetting::Direct;
+        self
+    }
+
+    /// Connects: TCP (through the proxy, if any), TLS for `wss://`, then the handshake.
+    pub async fn connect(self) -> Result<WebSocket<ClientStream>> {
+        let target = Target::parse(&self.url)?;
+        let proxy = match &self.proxy {
+            ProxySetting::FromEnv => Proxy::from_env(target.tls, &target.host),
+            ProxySetting::Direct => None,
+            ProxySetting::Explicit(p) => Some(p.clone()),
+        };
+        let transport = async {
+            let (host, port) = proxy
+                .as_ref()
+                .map_or((target.host.as_str(), target.port), Proxy::address);
+            let mut tcp = TcpStream::connect((host, port)).await?;
+            tcp.set_nodelay(true)?;
+            if let Some(proxy) = &proxy {
+                proxy.tunnel(&mut tcp, &target.host, target.port).await?;
+            }
+            if !target.tls {
+                return Ok(MaybeTlsStream::Plain(tcp));
+            }
+            let config = self.tls.clone().unwrap_or_else(crate::tls::default_client_config);
+            let name = ServerName::try_from(target.host.clone()).map_err(|e| Error::Url(e.to_string()))?;
+            let tls = tokio_rustls::TlsConnector::from(config)
+                .connect(name, tcp)
+                .await
+                .map_err(|e| Error::Tls(e.to_string()))?;
+            Ok::<_, Error>(MaybeTlsStream::Tls(Box::new(tls.into())))
+        };
+        let stream = tokio::time::timeout(self.config.connect_timeout, transport)
+            .await
+            .map_err(|_| Error::Timeout("connect"))??;
+        self.handshake(stream, &target).await
+    }
+
+    /// Runs the opening handshake over a transport you connected yourself (a Unix socket,
+    /// an in-memory pipe); the URL still supplies `Host` and the path.
+    pub async fn connect_on<S: AsyncRead + AsyncWrite + Unpin>(self, stream: S) -> Result<WebSocket<S>> {
+        let target = Target::parse(&self.url)?;
+        self.handshake(stream, &target).await
+    }
+
+    async fn handshake<S: AsyncRead + AsyncWrite + Unpin>(
+        &self,
+        mut stream: S,
+        target: &Target,
+    ) -> Result<WebSocket<S>> {
+        let mut request = ClientRequest::new(&target.host_header(), &target.resource)
+            .deflate(self.config.protocol.deflate.clone());
+        for p in &self.protocols {
+            request = request.protocol(p);
+        }
+        if let Some(o) = &self.origin {
+            request = request.origin(o);
+        }
+        for (n, v) in &self.headers {
+            request = request.header(n, v);
+        }
+        let exchange = async {
+            stream.write_all(&request.encode()).await?;
+            let mut buf = BytesMut::with_capacity(1024);
+            loop {
+                if stream.read_buf(&mut buf).await? == 0 {
+                    return Err(Error::Io(std::io::ErrorKind::UnexpectedEof.into()));
+                }
+                match request.parse_response(&buf, &self.config.protocol) {
+                    Ok(Some(resp)) => {
+                        let mut ws = WebSocket::from_raw(
+                            stream,
+                            Role::Client,
+                            &self.config,
+                            resp.deflate,
+                            &buf[resp.consumed..],
+                        );
+                        ws.set_protocol(resp.protocol);
+                        return Ok(ws);
+                    }
+                    Ok(None) => continue,
+                    Err(wsx_proto::Error::UnexpectedStatus(status)) => {
+                        return Err(Error::Rejected {
+                            status,
+                            reason: response_body_excerpt(&buf),
+                        });
+                    }
+                    Err(e) => return Err(e.into()),
+                }
+            }
+        };
+        tokio::time::timeout(self.config.handshake_timeout, exchange)
+            .await
+            .map_err(|_| Error::Timeout("handshake"))?
+    }
+}
+
+/// The start of a refusal's body, for the error message.
+fn response_body_excerpt(buf: &[u8]) -> String {
+    let body = buf
+        .windows(4)
+        .position(|w| w == b"\r\n\r\n")
+        .map_or(&[][..], |i| &buf[i + 4..]);
+    String::from_utf8_lossy(&body[..body.len().min(200)])
+        .trim()
+        .to_owned()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn parses_urls() {
+        let t = Target::parse("wss://example.com/chat?room=1#frag").unwrap();
+        assert_eq!(
+            (t.tls, t.host.as_str(), t.port, t.resource.as_str()),
+            (true, "example.com", 443, "/chat?room=1")
+        );
+        assert_eq!(t.host_header(), "example.com");
+        let t = Target::parse("ws://[::1]:9000?x").unwrap();
+        assert_eq!(
+            (t.host.as_str(), t.port, t.resource.as_str()),
+            ("::1", 9000, "/?x")
+        );
+        assert_eq!(t.host_header(), "[::1]:9000");
+        assert_eq!(Target::parse("ws://h").unwrap().resource, "/");
+        assert!(Target::parse("ftp://h").is_err());
+        assert!(Target::parse("ws://user:pw@h").is_err());
+        assert!(Target::parse("h:80").is_err());
+    }
+}

@@ -1,0 +1,522 @@
+//! Accepting connections: the server handshake over any transport, an Origin policy, and
+//! a small server with an accept loop, a connection limit and graceful shutdown.
+
+use crate::config::Config;
+use crate::error::{Error, Result};
+use crate::tls::MaybeTlsStream;
+use crate::websocket::WebSocket;
+use bytes::BytesMut;
+use std::future::Future;
+use std::io;
+use std::net::SocketAddr;
+use std::sync::Arc;
+use std::time::Duration;
+use tokio::io::{AsyncRead, AsyncReadExt, AsyncWrite, AsyncWriteExt};
+use tokio::net::{TcpListener, TcpStream, ToSocketAddrs};
+use tokio::sync::Semaphore;
+use tokio::task::JoinSet;
+use tokio_rustls::TlsAcceptor;
+use tokio_rustls::rustls::ServerConfig;
+use tokio_util::sync::CancellationToken;
+use wsx_proto::Role;
+use wsx_proto::handshake::{self, Request};
+
+/// What the server answers to an acceptable request: a subprotocol and extra headers.
+///
+/// ```
+/// # use wsx::AcceptOptions;
+/// let opts = AcceptOptions::new().protocol("chat.v2").header("X-Served-By", "wsx");
+/// ```
+#[derive(Debug, Clone, Default)]
+pub struct AcceptOptions {
+    protocol: Option<String>,
+    headers: Vec<(String, String)>,
+}
+
+impl AcceptOptions {
+    /// Accept with no subprotocol and no extra headers.
+    pub fn new() -> Self {
+        Self::default()
+    }
+
+    /// Answer with this subprotocol; it must be one the client offered
+    /// ([`Request::select_protocol`] picks one).
+    pub fn protocol(mut self, protocol: impl Into<String>) -> Self {
+        self.protocol = Some(protocol.into());
+        self
+    }
+
+    /// Adds a response header (e.g. `Set-Cookie`).
+    pub fn header(mut self, name: impl Into<String>, value: impl Into<String>) -> Self {
+        self.headers.push((name.into(), value.into()));
+        self
+    }
+
+    pub(crate) fn to_proto<'a>(
+        &'a self,
+        deflate: Option<&'a wsx_proto::DeflateConfig>,
+    ) -> handshake::Accept<'a> {
+        let mut accept = handshake::Accept::new()
+            .protocol(self.protocol.as_deref())
+            .deflate(deflate);
+        for (n, v) in &self.headers {
+            accept = accept.header(n, v);
+        }
+        accept
+    }
+}
+
+/// A refusal of the handshake: an HTTP status and a reason for the response body.
+///
+/// ```
+/// let r = wsx::Rejection::new(401, "token expired");
+/// assert_eq!(r.status(), 401);
+/// ```
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Rejection {
+    status: u16,
+    reason: String,
+}
+
+impl Rejection {
+    /// A rejection with `status` (4xx or 5xx) and `reason`.
+    pub fn new(status: u16, reason: impl Into<String>) -> Self {
+        Rejection {
+            status,
+            reason: reason.into(),
+        }
+    }
+
+    /// 403 Forbidden.
+    pub fn forbidden(reason: impl Into<String>) -> Self {
+        Self::new(403, reason)
+    }
+
+    /// The HTTP status.
+    pub fn status(&self) -> u16 {
+        self.status
+    }
+
+    /// The reason.
+    pub fn reason(&self) -> &str {
+        &self.reason
+    }
+
+    /// The complete HTTP response.
+    pub fn to_http_response(&self) -> Vec<u8> {
+        handshake::http_response(self.status, &[], &self.reason)
+    }
+}
+
+impl From<Rejection> for Error {
+    fn from(r: Rejection) -> Error {
+        Error::Rejected {
+            status: r.status,
+            reason: r.reason,
+        }
+    }
+}
+
+/// Which `Origin`s may open a connection: the defense against cross-site WebSocket
+/// hijacking (RFC 6455 §10.2), since browsers send `Origin` but the same-origin policy
+/// does not apply to WebSockets.
+///
+/// ```
+/// use wsx::OriginPolicy;
+/// use wsx_proto::handshake::{Headers, Request};
+/// let policy = OriginPolicy::allow(["https://app.example.com"]);
+/// let req = Request::from_parts("GET", "/", true, Headers::from_pairs([("Origin", "https://evil.test")]));
+/// assert_eq!(policy.check(&req).unwrap_err().status(), 403);
+/// ```
+#[derive(Debug, Clone)]
+pub struct OriginPolicy {
+    allowed: Vec<String>,
+    allow_missing: bool,
+}
+
+impl OriginPolicy {
+    /// Allows exactly these origins (`scheme://host[:port]`, compared without regard to
+    /// case; `*` allows any). Requests without `Origin` (non-browser clients) are allowed
+    /// unless [`require_origin`](Self::require_origin) is set.
+    pub fn allow<S: Into<String>>(origins: impl IntoIterator<Item = S>) -> Self {
+        OriginPolicy {
+            allowed: origins
+                .into_iter()
+                .map(|o| o.into().trim_end_matches('/').to_ascii_lowercase())
+                .collect(),
+            allow_missing: true,
+        }
+    }
+
+    /// Refuses requests that carry no `Origin` header.
+    pub fn require_origin(mut self) -> Self {
+        self.allow_missing = false;
+        self
+    }
+
+    /// Checks a request: `Err` is a 403 to send back.
+    pub fn check(&self, request: &Request) -> std::result::Result<(), Rejection> {
+        match request.origin() {
+            None if self.allow_missing => Ok(()),
+            None => Err(Rejection::forbidden("an Origin header is required")),
+            Some(origin) => {
+                let origin = origin.trim().trim_end_matches('/').to_ascii_lowercase();
+                if self.allowed.iter().any(|a| a == "*" || *a == origin) {
+                    Ok(())
+                } else {
+                    Err(Rejection::forbidden("origin not allowed"))
+                }
+            }
+        }
+    }
+}
+
+/// Accepts a WebSocket on `stream` with the default configuration, any path, no
+/// subprotocol, permessage-deflate when offered.
+///
+/// ```no_run
+/// # async fn demo() -> wsx::Result<()> {
+/// let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await?;
+/// let (tcp, _) = listener.accept().await?;
+/// let mut ws = wsx::accept(tcp).await?;
+/// while let Some(msg) = ws.recv().await {
+///     ws.send(msg?).await?;
+/// }
+/// # Ok(()) }
+/// ```
+pub async fn accept<S: AsyncRead + AsyncWrite + Unpin>(stream: S) -> Result<WebSocket<S>> {
+    accept_with(stream, &Config::default(), |_| Ok(AcceptOptions::new())).await
+}
+
+/// Accepts a WebSocket on `stream`, letting `callback` look at the request (path,
+/// headers, Origin, offered subprotocols) and accept it, choose a subprotocol, or reject
+/// it with a status. Refusals and malformed requests get a proper HTTP response.
+///
+/// ```no_run
+/// # async fn demo(tcp: tokio::net::TcpStream) -> wsx::Result<()> {
+/// use wsx::{AcceptOptions, Rejection};
+/// let ws = wsx::accept_with(tcp, &wsx::Config::default(), |req| {
+///     if req.path() != "/chat" {
+///         return Err(Rejection::new(404, "no such endpoint"));
+///     }
+///     let mut opts = AcceptOptions::new();
+///     if let Some(p) = req.select_protocol(&["chat.v2", "chat.v1"]) {
+///         opts = opts.protocol(p);
+///     }
+///     Ok(opts)
+/// })
+/// .await?;
+/// # Ok(()) }
+/// ```
+pub async fn accept_with<S, F>(stream: S, config: &Config, callback: F) -> Result<WebSocket<S>>
+where
+    S: AsyncRead + AsyncWrite + Unpin,
+    F: FnOnce(&Request) -> std::result::Result<AcceptOptions, Rejection>,
+{
+    let protocol = Arc::new(config.protocol.clone());
+    let (ws, _) = tokio::time::timeout(
+        config.handshake_timeout,
+        server_handshake(stream, &protocol, config.send_queue_limit, callback),
+    )
+    .await
+    .map_err(|_| Error::Timeout("handshake"))??;
+    Ok(ws)
+}
+
+/// Reads the request, answers it, and wraps the stream.
+async fn server_handshake<S, F>(
+    mut stream: S,
+    protocol: &Arc<wsx_proto::Config>,
+    send_queue_limit: usize,
+    callback: F,
+) -> Result<(WebSocket<S>, Request)>
+where
+    S: AsyncRead + AsyncWrite + Unpin,
+    F: FnOnce(&Request) -> std::result::Result<AcceptOptions, Rejection>,
+{
+    let mut buf = BytesMut::with_capacity(1024);
+    let (request, used) = loop {
+        if stream.read_buf(&mut buf).await? == 0 {
+            return Err(Error::Io(io::ErrorKind::UnexpectedEof.into()));
+        }
+        match Request::parse(&buf, protocol) {
+            Ok(Some(parsed)) => break parsed,
+            Ok(None) => continue,
+            Err(e) => return Err(refuse(&mut stream, e.to_http_response(), e.into()).await),
+        }
+    };
+    if let Err(e) = request.validate() {
+        return Err(refuse(&mut stream, e.to_http_response(), e.into()).await);
+    }
+    let options = match callback(&request) {
+        Ok(o) => o,
+        Err(r) => return Err(refuse(&mut stream, Some(r.to_http_response()), r.into()).await),
+    };
+    let accepted = match request.accept(&options.to_proto(protocol.deflate.as_ref())) {
+        Ok(a) => a,
+        Err(e) => {
+            // Our own callback chose badly (an unoffered subprotocol, a broken header).
+            let response = handshake::http_response(500, &[], "server error");
+            return Err(refuse(&mut stream, Some(response), e.into()).await);
+        }
+    };
+    stream.write_all(&accepted.response).await?;
+    let mut ws = WebSocket::with_protocol_config(
+        stream,
+        Role::Server,
+        protocol.clone(),
+        send_queue_limit,
+        accepted.deflate,
+        &buf[used..],
+    );
+    ws.set_protocol(accepted.protocol);
+    Ok((ws, request))
+}
+
+async fn refuse<S: AsyncWrite + Unpin>(stream: &mut S, response: Option<Vec<u8>>, error: Error) -> Error {
+    if let Some(r) = response {
+        let _ = stream.write_all(&r).await;
+        let _ = stream.shutdown().await;
+    }
+    error
+}
+
+/// The transport of a [`Server`]'s connections.
+pub type ServerStream = MaybeTlsStream<TcpStream>;
+
+/// What a [`Server`] handler learns about a connection besides the socket.
+#[derive(Debug, Clone)]
+pub struct Connected {
+    /// The handshake request (path, query, headers, Origin).
+    pub request: Request,
+    /// The peer's address.
+    pub peer: SocketAddr,
+}
+
+type RequestFilter = Arc<dyn Fn(&Request) -> std::result::Result<AcceptOptions, Rejection> + Send + Sync>;
+
+/// A WebSocket server: an accept loop with a connection limit, TLS, a request filter and
+/// graceful shutdown (close 1001 to every peer, then a bounded drain).
+///
+/// ```no_run
+/// # async fn demo() -> std::io::Result<()> {
+/// let server = wsx::Server::bind("127.0.0.1:9002").await?.max_connections(10_000);
+/// println!("listening on {}", server.local_addr()?);
+/// server
+///     .run(
+///         |mut ws, _info| async move {
+///             while let Some(Ok(msg)) = ws.recv().await {
+///                 if ws.send(msg).await.is_err() {
+///                     break;
+///                 }
+///             }
+///         },
+///         async { tokio::signal::ctrl_c().await.ok(); },
+///     )
+///     .await
+/// # }
+/// ```
+pub struct Server {
+    listener: TcpListener,
+    config: Config,
+    tls: Option<TlsAcceptor>,
+    max_connections: usize,
+    drain_timeout: Duration,
+    filter: Option<RequestFilter>,
+}
+
+impl std::fmt::Debug for Server {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Server")
+            .field("listener", &self.listener)
+            .field("tls", &self.tls.is_some())
+            .field("max_connections", &self.max_connections)
+            .finish_non_exhaustive()
+    }
+}
+
+impl Server {
+    /// Binds a listener.
+    pub async fn bind(addr: impl ToSocketAddrs) -> io::Result<Server> {
+        Ok(Server::from_listener(TcpListener::bind(addr).await?))
+    }
+
+    /// Serves on an existing listener.
+    pub fn from_listener(listener: TcpListener) -> Server {
+        Server {
+            listener,
+            config: Config::default(),
+            tls: None,
+            max_connections: 10_000,
+            drain_timeout: Duration::from_secs(5),
+            filter: None,
+        }
+    }
+
+    /// The bound address (useful after binding port 0).
+    pub fn local_addr(&self) -> io::Result<SocketAddr> {
+        self.listener.local_addr()
+    }
+
+    /// Sets the configuration of every connection.
+    pub fn config(mut self, config: Config) -> Self {
+        self.config = config;
+        self
+    }
+
+    /// Serves `wss://` with this TLS configuration.
+    pub fn tls(mut self, config: Arc<ServerConfig>) -> Self {
+        self.tls = Some(TlsAcceptor::from(config));
+        self
+    }
+
+    /// Most connections at once (default 10,000); more are refused with HTTP 503.
+    pub fn max_connections(mut self, n: usize) -> Self {
+        self.max_connections = n.max(1);
+        self
+    }
+
+    /// How long shutdown waits for connections to finish their close handshake before
+    /// dropping them (default 5 s).
+    pub fn drain_timeout(mut self, timeout: Duration) -> Self {
+        self.drain_timeout = timeout;
+        self
+    }
+
+    /// Inspects each request before accepting it (auth, Origin, path, subprotocol).
+    pub fn on_request(
+        mut self,
+        filter: impl Fn(&Request) -> std::result::Result<AcceptOptions, Rejection> + Send + Sync + 'static,
+    ) -> Self {
+        self.filter = Some(Arc::new(filter));
+        self
+    }
+
+    /// Accepts connections and runs `handler` on each in its own task until `shutdown`
+    /// completes; then stops accepting, asks every connection to close with 1001, and
+    /// waits up to the drain timeout before dropping what is left.
+    pub async fn run<H, Fut>(self, handler: H, shutdown: impl Future<Output = ()>) -> io::Result<()>
+    where
+        H: Fn(WebSocket<ServerStream>, Connected) -> Fut + Send + Sync + 'static,
+        Fut: Future<Output = ()> + Send + 'static,
+    {
+        let Server {
+            listener,
+            config,
+            tls,
+            max_connections,
+            drain_timeout,
+            filter,
+        } = self;
+        let handler = Arc::new(handler);
+        let protocol = Arc::new(config.protocol.clone());
+        let permits = Arc::new(Semaphore::new(max_connections));
+        let stop = CancellationToken::new();
+        let mut tasks = JoinSet::new();
+        tokio::pin!(shutdown);
+        loop {
+            tokio::select! {
+                _ = &mut shutdown => break,
+                Some(_) = tasks.join_next(), if !tasks.is_empty() => {}
+                accepted = listener.accept() => {
+                    let (tcp, peer) = match accepted {
+                        Ok(a) => a,
+                        Err(e) => {
+                            // Out of file descriptors and the like: back off instead of spinning.
+                            tracing::warn!(error = %e, "accept failed");
+                            tokio::time::sleep(Duration::from_millis(50)).await;
+                            continue;
+                        }
+                    };
+                    let Ok(permit) = permits.clone().try_acquire_owned() else {
+                        tokio::spawn(refuse_busy(tcp));
+                        continue;
+                    };
+                    let conn = Conn {
+                        tls: tls.clone(),
+                        protocol: protocol.clone(),
+                        send_queue_limit: config.send_queue_limit,
+                        handshake_timeout: config.handshake_timeout,
+                        filter: filter.clone(),
+                        stop: stop.clone(),
+                    };
+                    let handler = handler.clone();
+                    tasks.spawn(async move {
+                        let _permit = permit;
+                        match conn.open(tcp, peer).await {
+                            Ok((ws, info)) => handler(ws, info).await,
+                            Err(e) => tracing::debug!(%peer, error = %e, "handshake failed"),
+                        }
+                    });
+                }
+            }
+        }
+        drop(listener);
+        stop.cancel();
+        let drained = tokio::time::timeout(drain_timeout, async {
+            while tasks.join_next().await.is_some() {}
+        })
+        .await;
+        if drained.is_err() {
+            tracing::info!(
+                left = tasks.len(),
+                "drain timeout: dropping remaining connections"
+            );
+            tasks.shutdown().await;
+        }
+        Ok(())
+    }
+}
+
+/// Everything one connection's task needs from the server.
+struct Conn {
+    tls: Option<TlsAcceptor>,
+    protocol: Arc<wsx_proto::Config>,
+    send_queue_limit: usize,
+    handshake_timeout: Duration,
+    filter: Option<RequestFilter>,
+    stop: CancellationToken,
+}
+
+impl Conn {
+    async fn open(self, tcp: TcpStream, peer: SocketAddr) -> Result<(WebSocket<ServerStream>, Connected)> {
+        tcp.set_nodelay(true)?;
+        let handshake = async {
+            let stream = match &self.tls {
+                Some(acceptor) => MaybeTlsStream::Tls(Box::new(
+                    acceptor
+                        .accept(tcp)
+                        .await
+                        .map_err(|e| Error::Tls(e.to_string()))?
+                        .into(),
+                )),
+                None => MaybeTlsStream::Plain(tcp),
+            };
+            let filter = self.filter.clone();
+            server_handshake(
+                stream,
+                &self.protocol,
+                self.send_queue_limit,
+                |req| match &filter {
+                    Some(f) => f(req),
+                    None => Ok(AcceptOptions::new()),
+                },
+            )
+            .await
+        };
+        let (mut ws, request) = tokio::time::timeout(self.handshake_timeout, handshake)
+            .await
+            .map_err(|_| Error::Timeout("handshake"))??;
+        ws.set_shutdown(Box::pin(self.stop.cancelled_owned()));
+        Ok((ws, Connected { request, peer }))
+    }
+}
+
+async fn refuse_busy(mut tcp: TcpStream) {
+    let response = handshake::http_response(503, &[("Retry-After", "1")], "too many connections");
+    let _ = tokio::time::timeout(Duration::from_secs(1), async {
+        tcp.write_all(&response).await?;
+        tcp.shutdown().await
+    })
+    .await;
+}
