@@ -195,7 +195,11 @@ fi
 log "HTML report: $REPORT_DIR/index.html"
 
 compare_args=(--cases "$CASES" --exclude "$EXCLUDE")
-[ "$UPDATE" = 1 ] && compare_args+=(--update)
+if [ "$UPDATE" = 1 ] && [ -n "$harness_err" ]; then
+  log "NOT updating $EXPECTED: the run was broken ($harness_err); showing the diff only"
+elif [ "$UPDATE" = 1 ]; then
+  compare_args+=(--update)
+fi
 [ "$ALLOW_BAD" = 1 ] && compare_args+=(--allow-bad)
 cmp_rc=0
 python3 "$HERE/compare.py" "${compare_args[@]}" "$REPORT_DIR" "$EXPECTED" || cmp_rc=$?
