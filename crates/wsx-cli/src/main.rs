@@ -3,6 +3,7 @@
 //! Dependencies: `clap` (arguments), `tracing-subscriber` (logs to stderr, `RUST_LOG`),
 //! `anyhow` (errors reported to a person, not handled by code).
 
+mod bench;
 mod connect;
 mod echo;
 
@@ -23,6 +24,8 @@ enum Command {
     /// Interactive client: stdin lines go out as text messages; messages received are
     /// printed one per line.
     Connect(connect::Args),
+    /// Load generator: echo throughput and latency, idle connections, handshakes, fan-out.
+    Bench(bench::Args),
 }
 
 fn main() -> std::process::ExitCode {
@@ -44,12 +47,20 @@ fn main() -> std::process::ExitCode {
             .enable_all()
             .build(),
         Command::Connect(_) => tokio::runtime::Builder::new_current_thread().enable_all().build(),
+        Command::Bench(a) if a.threads == 1 => {
+            tokio::runtime::Builder::new_current_thread().enable_all().build()
+        }
+        Command::Bench(a) => tokio::runtime::Builder::new_multi_thread()
+            .worker_threads(a.threads.max(1))
+            .enable_all()
+            .build(),
     }
     .expect("tokio runtime");
     let result = runtime.block_on(async {
         match cli.command {
             Command::Echo(args) => echo::run(args).await,
             Command::Connect(args) => connect::run(args).await,
+            Command::Bench(args) => bench::run(args).await,
         }
     });
     match result {

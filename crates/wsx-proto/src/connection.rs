@@ -138,14 +138,15 @@ pub struct Connection {
     state: State,
     rbuf: BytesMut,
     frame: Option<InFrame>,
-    msg: Option<InMessage>,
+    /// Boxed: only fragmented or compressed messages need it.
+    msg: Option<Box<InMessage>>,
     utf8: Validator,
     deflate: Option<Box<Codec>>,
     out: OutQueue,
     /// Present for clients only: servers never mask.
     masks: Option<Box<dyn MaskKeySource>>,
     /// An error to report from the next `poll_event` (EOF, keepalive).
-    pending_error: Option<Error>,
+    pending_error: Option<Box<Error>>,
     close_transport: bool,
     timers: Timers,
     frames_in: u64,
@@ -256,7 +257,7 @@ impl Connection {
     pub fn receive_eof(&mut self) {
         if self.state != State::Closed {
             self.state = State::Closed;
-            self.pending_error = Some(Error::UnexpectedEof);
+            self.pending_error = Some(Box::new(Error::UnexpectedEof));
         }
         self.close_transport = true;
         self.drop_input();
@@ -270,7 +271,7 @@ impl Connection {
     #[must_use = "events must be handled; errors end the connection"]
     pub fn poll_event(&mut self) -> Result<Option<Event>> {
         if let Some(e) = self.pending_error.take() {
-            return Err(e);
+            return Err(*e);
         }
         if self.state == State::Closed {
             return Ok(None);
@@ -398,11 +399,11 @@ impl Connection {
                         Message::Binary(payload.freeze())
                     })));
                 }
-                self.msg = Some(InMessage {
+                self.msg = Some(Box::new(InMessage {
                     text,
                     compressed,
                     buf: Vec::new(),
-                });
+                }));
                 self.continue_message(h.fin, &payload)
             }
             OpCode::Continuation => self.continue_message(h.fin, &payload),

@@ -443,10 +443,17 @@ impl Server {
                     let handler = handler.clone();
                     tasks.spawn(async move {
                         let _permit = permit;
-                        match conn.open(tcp, peer).await {
-                            Ok((ws, info)) => handler(ws, info).await,
-                            Err(e) => tracing::debug!(%peer, error = %e, "handshake failed"),
-                        }
+                        // The handshake's state (TLS, buffers) is boxed, and the session future
+                        // is built in a statement of its own: otherwise the compiler reserves
+                        // room for both in every connection's task for its whole life.
+                        let session = match Box::pin(conn.open(tcp, peer)).await {
+                            Ok((ws, info)) => handler(ws, info),
+                            Err(e) => {
+                                tracing::debug!(%peer, error = %e, "handshake failed");
+                                return;
+                            }
+                        };
+                        session.await
                     });
                 }
             }

@@ -53,9 +53,10 @@ pub struct WebSocket<S> {
     send_queue_limit: usize,
     /// Armed at the protocol core's next deadline (keepalive, idle, close).
     timer: Option<Pin<Box<Sleep>>>,
-    close_frame: Option<CloseFrame>,
+    /// Boxed, like `failure`: rare, and an idle connection should not carry their room.
+    close_frame: Option<Box<CloseFrame>>,
     /// An error to report once the close frame it caused has been written.
-    failure: Option<Error>,
+    failure: Option<Box<Error>>,
     /// The stream has ended.
     finished: bool,
     protocol: Option<Box<str>>,
@@ -148,7 +149,7 @@ impl<S: AsyncRead + AsyncWrite + Unpin> WebSocket<S> {
 
     /// The peer's close frame, once it arrived.
     pub fn close_frame(&self) -> Option<&CloseFrame> {
-        self.close_frame.as_ref()
+        self.close_frame.as_deref()
     }
 
     /// The close handshake state.
@@ -314,12 +315,12 @@ impl<S: AsyncRead + AsyncWrite + Unpin> WebSocket<S> {
             }
             match self.conn.poll_event() {
                 Ok(Some(Event::Message(m))) => return Poll::Ready(Some(Ok(m))),
-                Ok(Some(Event::Close(frame))) => self.close_frame = frame,
+                Ok(Some(Event::Close(frame))) => self.close_frame = frame.map(Box::new),
                 Ok(Some(Event::Ping(_) | Event::Pong(_))) => continue,
                 Ok(None) => {}
                 Err(e) => {
                     tracing::debug!(error = %e, "websocket failed");
-                    self.failure = Some(e.into());
+                    self.failure = Some(Box::new(e.into()));
                 }
             }
             // Write what the core queued; keep going even if the transport is full.
@@ -334,7 +335,7 @@ impl<S: AsyncRead + AsyncWrite + Unpin> WebSocket<S> {
                 }
                 // Best effort: the peer may already be gone.
                 let _ = ready!(Pin::new(&mut self.io).poll_shutdown(cx));
-                let failure = self.failure.take();
+                let failure = self.failure.take().map(|e| *e);
                 return self.finish(failure);
             }
             if self.poll_timers(cx) {
@@ -348,6 +349,12 @@ impl<S: AsyncRead + AsyncWrite + Unpin> WebSocket<S> {
             match self.poll_read_some(cx) {
                 Poll::Ready(Ok(0)) => self.conn.receive_eof(),
                 Poll::Ready(Ok(_)) => {}
+                Poll::Ready(Err(_)) if self.conn.state() == State::Closed && self.failure.is_none() => {
+                    // The close handshake is complete; a peer that aborts TCP now (a reset
+                    // instead of a FIN) has lost us nothing.
+                    self.conn.receive_eof();
+                    return self.finish(None);
+                }
                 Poll::Ready(Err(e)) => {
                     self.conn.receive_eof();
                     let _ = self.conn.poll_event();
@@ -381,7 +388,7 @@ impl<S: AsyncRead + AsyncWrite + Unpin> WebSocket<S> {
         }
         if let Err(e) = self.conn.handle_timeout(Instant::now().into_std()) {
             tracing::debug!(error = %e, "websocket timer failed the connection");
-            self.failure = Some(e.into());
+            self.failure = Some(Box::new(e.into()));
         }
         true
     }
