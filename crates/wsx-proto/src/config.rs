@@ -37,14 +37,16 @@ pub struct Config {
     /// Default on, with [`DeflateConfig::default`].
     pub deflate: Option<DeflateConfig>,
     /// Send a ping after this long without receiving anything. `None` disables
-    /// keepalive. Default 30 s. Timers run only when the driver calls
-    /// [`Connection::handle_timeout`](crate::Connection::handle_timeout).
+    /// keepalive. Default 30 s. Activity is checked when the interval ends, so a ping goes
+    /// out between one and two intervals after the last frame received. Timers run only
+    /// when the driver calls [`Connection::handle_timeout`](crate::Connection::handle_timeout).
     pub ping_interval: Option<Duration>,
     /// Fail the connection (1011) when nothing arrives this long after a keepalive ping.
     /// Default 20 s.
     pub pong_timeout: Duration,
     /// Close the connection (1001) after this long without a data message in either
-    /// direction. `None` (default) never does.
+    /// direction (checked when the period ends: the close comes between one and two
+    /// periods after the last message). `None` (default) never does.
     pub idle_timeout: Option<Duration>,
     /// How long to wait for the peer's answer to our close frame (and, for a client, for
     /// the server to close TCP) before giving up. Default 5 s.

@@ -105,6 +105,12 @@ impl From<&str> for Utf8Bytes {
     }
 }
 
+impl From<&String> for Utf8Bytes {
+    fn from(s: &String) -> Self {
+        Utf8Bytes::from(s.as_str())
+    }
+}
+
 impl From<Utf8Bytes> for Bytes {
     fn from(t: Utf8Bytes) -> Bytes {
         t.0

@@ -19,12 +19,18 @@ fn config() -> Config {
 }
 
 async fn open(url: String) -> wsx::Result<wsx::WebSocket<wsx::client::ClientStream>> {
-    ClientBuilder::new(url).config(config()).no_proxy().connect().await
+    ClientBuilder::new(url)
+        .config(config())
+        .no_proxy()
+        .connect()
+        .await
 }
 
 #[tokio::main(flavor = "current_thread")]
 async fn main() -> Result<(), Box<dyn std::error::Error>> {
-    let base = std::env::args().nth(1).unwrap_or_else(|| "ws://127.0.0.1:9001".into());
+    let base = std::env::args()
+        .nth(1)
+        .unwrap_or_else(|| "ws://127.0.0.1:9001".into());
     let base = base.trim_end_matches('/').to_owned();
 
     let mut ws = open(format!("{base}/getCaseCount")).await?;

@@ -287,7 +287,13 @@ fn no_proxy_matches(list: &str, host: &str) -> bool {
     list.split(',')
         .map(|e| e.trim().to_ascii_lowercase())
         .any(|entry| {
-            let entry = entry.split(':').next().unwrap_or_default().to_owned();
+            // Drop a port: `host:port` or `[v6]:port`. A bare IPv6 literal (`::1`) has
+            // more than one colon and no port.
+            let entry = match entry.strip_prefix('[') {
+                Some(v6) => v6.split(']').next().unwrap_or_default(),
+                None if entry.matches(':').count() == 1 => entry.split(':').next().unwrap_or_default(),
+                None => entry.as_str(),
+            };
             if entry.is_empty() {
                 return false;
             }
@@ -323,5 +329,8 @@ mod tests {
         assert!(no_proxy_matches("*", "anything"));
         assert!(no_proxy_matches("127.0.0.1:8080", "127.0.0.1"));
         assert!(!no_proxy_matches("", "x"));
+        assert!(no_proxy_matches("localhost,127.0.0.1,::1", "::1"));
+        assert!(no_proxy_matches("[::1]:8080", "[::1]"));
+        assert!(!no_proxy_matches("::1", "::2"));
     }
 }
