@@ -168,6 +168,14 @@ impl std::fmt::Debug for Connection {
 impl Connection {
     /// A connection in the open state, as right after the opening handshake. Pass an
     /// `Arc<Config>` to share one configuration among many connections.
+    ///
+    /// ```
+    /// use std::sync::Arc;
+    /// use wsx_proto::{Config, Connection, Role};
+    /// let shared = Arc::new(Config::default());
+    /// let a = Connection::new(Role::Server, shared.clone());
+    /// let b = Connection::new(Role::Server, shared);
+    /// ```
     pub fn new(role: Role, config: impl Into<Arc<Config>>) -> Self {
         Connection {
             role,
@@ -195,6 +203,12 @@ impl Connection {
     /// ([`Accepted::deflate`](crate::handshake::Accepted::deflate) or
     /// [`Response::deflate`](crate::handshake::Response::deflate)). Level and threshold
     /// come from [`Config::deflate`].
+    ///
+    /// ```
+    /// use wsx_proto::{Config, Connection, DeflateParams, Role};
+    /// let conn = Connection::new(Role::Server, Config::default()).with_deflate(Some(DeflateParams::default()));
+    /// assert!(conn.is_compressed());
+    /// ```
     pub fn with_deflate(mut self, params: Option<DeflateParams>) -> Self {
         self.deflate = params.map(|p| {
             let cfg = self.config.deflate.clone().unwrap_or_default();
@@ -240,6 +254,17 @@ impl Connection {
 
     /// Hands in bytes received from the peer. Call [`poll_event`](Self::poll_event) after.
     /// Bytes after the connection closed are discarded.
+    ///
+    /// ```
+    /// use wsx_proto::{Config, Connection, Event, Role};
+    /// let mut server = Connection::new(Role::Server, Config::default());
+    /// // A masked ping "hi" from a client, in two pieces.
+    /// server.receive(&[0x89, 0x82, 1, 2, 3, 4]);
+    /// assert_eq!(server.poll_event().unwrap(), None); // the payload is still missing
+    /// server.receive(&[b'h' ^ 1, b'i' ^ 2]);
+    /// assert_eq!(server.poll_event().unwrap(), Some(Event::Ping("hi".into())));
+    /// assert_eq!(&server.take_output()[..], &[0x8a, 0x02, b'h', b'i']); // the automatic pong
+    /// ```
     pub fn receive(&mut self, data: &[u8]) {
         if self.state != State::Closed {
             self.rbuf.extend_from_slice(data);
@@ -248,12 +273,27 @@ impl Connection {
 
     /// The receive buffer, for drivers that read into it directly (no copy). Only append
     /// to it. Holds at most one partial frame between calls to `poll_event`.
+    ///
+    /// ```
+    /// use bytes::BufMut;
+    /// use wsx_proto::{Config, Connection, Role};
+    /// let mut client = Connection::new(Role::Client, Config::default());
+    /// client.read_buffer().put_slice(&[0x81, 0x02, b'o', b'k']); // as a socket read would
+    /// assert!(client.poll_event().unwrap().is_some());
+    /// ```
     pub fn read_buffer(&mut self) -> &mut BytesMut {
         &mut self.rbuf
     }
 
     /// The peer closed its side of TCP. Before the close handshake finished this is an
     /// abnormal closure: the next `poll_event` returns [`Error::UnexpectedEof`] (1006).
+    ///
+    /// ```
+    /// use wsx_proto::{Config, Connection, Error, Role};
+    /// let mut conn = Connection::new(Role::Client, Config::default());
+    /// conn.receive_eof();
+    /// assert_eq!(conn.poll_event(), Err(Error::UnexpectedEof));
+    /// ```
     pub fn receive_eof(&mut self) {
         if self.state != State::Closed {
             self.state = State::Closed;
@@ -268,6 +308,17 @@ impl Connection {
     /// On `Err` the connection has failed (RFC 6455 §7.1.7): a close frame with the
     /// error's code is queued if the connection was open, the state is
     /// [`State::Closed`], and the transport should be closed once the output is written.
+    ///
+    /// ```
+    /// use wsx_proto::{CloseCode, Config, Connection, Error, Role, State};
+    /// let mut server = Connection::new(Role::Server, Config::default());
+    /// server.receive(&[0x81, 0x00]); // an unmasked frame from a client
+    /// let err = server.poll_event().unwrap_err();
+    /// assert_eq!(err, Error::UnmaskedFrameFromClient);
+    /// assert_eq!(err.close_code(), Some(CloseCode::PROTOCOL_ERROR));
+    /// assert_eq!(server.state(), State::Closed);
+    /// assert!(server.should_close_transport());
+    /// ```
     #[must_use = "events must be handled; errors end the connection"]
     pub fn poll_event(&mut self) -> Result<Option<Event>> {
         if let Some(e) = self.pending_error.take() {
@@ -502,6 +553,13 @@ impl Connection {
     // ---- application commands ----------------------------------------------------------------
 
     /// Queues a message. Large binary payloads are queued without copying (servers).
+    ///
+    /// ```
+    /// use wsx_proto::{Config, Connection, Message, Role};
+    /// let mut server = Connection::new(Role::Server, Config::default());
+    /// server.send(Message::binary(vec![0u8; 4096])).unwrap(); // shared, not copied
+    /// assert_eq!(server.pending_output(), 4 + 4096);
+    /// ```
     pub fn send(&mut self, message: Message) -> Result<()> {
         match message {
             Message::Text(t) => self.send_data(OpCode::Text, Payload::Shared(t.into_bytes())),
@@ -510,11 +568,25 @@ impl Connection {
     }
 
     /// Queues a text message, copying it into the output.
+    ///
+    /// ```
+    /// use wsx_proto::{Config, Connection, Role};
+    /// let mut server = Connection::new(Role::Server, Config::default());
+    /// server.send_text("Hello").unwrap();
+    /// assert_eq!(&server.take_output()[..], b"\x81\x05Hello"); // RFC 6455 §5.7
+    /// ```
     pub fn send_text(&mut self, text: &str) -> Result<()> {
         self.send_data(OpCode::Text, Payload::Borrowed(text.as_bytes()))
     }
 
     /// Queues a binary message, copying it into the output.
+    ///
+    /// ```
+    /// use wsx_proto::{Config, Connection, Role};
+    /// let mut client = Connection::new(Role::Client, Config::default()).with_mask_source(|| [0x37, 0xfa, 0x21, 0x3d]);
+    /// client.send_binary(b"Hello").unwrap();
+    /// assert_eq!(&client.take_output()[..], &[0x82, 0x85, 0x37, 0xfa, 0x21, 0x3d, 0x7f, 0x9f, 0x4d, 0x51, 0x58]);
+    /// ```
     pub fn send_binary(&mut self, data: &[u8]) -> Result<()> {
         self.send_data(OpCode::Binary, Payload::Borrowed(data))
     }
@@ -570,11 +642,25 @@ impl Connection {
     }
 
     /// Queues a ping (at most 125 bytes).
+    ///
+    /// ```
+    /// use wsx_proto::{Config, Connection, Error, Role};
+    /// let mut server = Connection::new(Role::Server, Config::default());
+    /// server.ping(b"rtt-1").unwrap();
+    /// assert_eq!(server.ping(&[0; 126]), Err(Error::ControlPayloadTooLong(126)));
+    /// ```
     pub fn ping(&mut self, payload: &[u8]) -> Result<()> {
         self.send_control(OpCode::Ping, payload)
     }
 
     /// Queues an unsolicited pong (at most 125 bytes), e.g. a unidirectional heartbeat.
+    ///
+    /// ```
+    /// use wsx_proto::{Config, Connection, Role};
+    /// let mut server = Connection::new(Role::Server, Config::default());
+    /// server.pong(b"").unwrap();
+    /// assert_eq!(&server.take_output()[..], &[0x8a, 0x00]);
+    /// ```
     pub fn pong(&mut self, payload: &[u8]) -> Result<()> {
         self.send_control(OpCode::Pong, payload)
     }
@@ -593,6 +679,14 @@ impl Connection {
     /// Starts the close handshake with `frame` (`None`: no code). Messages still arrive
     /// until the peer's close frame, reported as [`Event::Close`]. Does nothing if a
     /// close was already sent.
+    ///
+    /// ```
+    /// use wsx_proto::{CloseCode, CloseFrame, Config, Connection, Error, Role, State};
+    /// let mut server = Connection::new(Role::Server, Config::default());
+    /// server.close(Some(CloseFrame::new(CloseCode::GOING_AWAY, "restart"))).unwrap();
+    /// assert_eq!(server.state(), State::Closing);
+    /// assert_eq!(server.send_text("late"), Err(Error::Closed));
+    /// ```
     pub fn close(&mut self, frame: Option<CloseFrame>) -> Result<()> {
         if self.state != State::Open {
             return Ok(());
@@ -612,12 +706,32 @@ impl Connection {
     // ---- output ----------------------------------------------------------------------------
 
     /// How many bytes wait to be written.
+    ///
+    /// ```
+    /// use wsx_proto::{Config, Connection, Role};
+    /// let mut server = Connection::new(Role::Server, Config::default());
+    /// server.send_text("abc").unwrap();
+    /// assert_eq!(server.pending_output(), 5);
+    /// ```
     pub fn pending_output(&self) -> usize {
         self.out.len()
     }
 
     /// Fills `dst` with the queued output, in order, for one vectored write. Returns how
     /// many slices it filled. Report what was written with [`advance_output`](Self::advance_output).
+    ///
+    /// ```
+    /// use std::io::{IoSlice, Write};
+    /// use wsx_proto::{Config, Connection, Role};
+    /// let mut server = Connection::new(Role::Server, Config::default());
+    /// server.send_text("abc").unwrap();
+    /// let mut socket = Vec::new();
+    /// let mut slices = [IoSlice::new(&[]); 16];
+    /// let n = server.io_slices(&mut slices);
+    /// let written = socket.write_vectored(&slices[..n]).unwrap();
+    /// server.advance_output(written);
+    /// assert_eq!(server.pending_output(), 0);
+    /// ```
     pub fn io_slices<'a>(&'a self, dst: &mut [IoSlice<'a>]) -> usize {
         self.out.io_slices(dst)
     }
@@ -626,12 +740,28 @@ impl Connection {
     ///
     /// # Panics
     /// If `n` is more than [`pending_output`](Self::pending_output).
+    ///
+    /// ```
+    /// use wsx_proto::{Config, Connection, Role};
+    /// let mut server = Connection::new(Role::Server, Config::default());
+    /// server.send_text("abc").unwrap();
+    /// server.advance_output(2); // a partial write
+    /// assert_eq!(server.pending_output(), 3);
+    /// ```
     pub fn advance_output(&mut self, n: usize) {
         self.out.advance(n);
     }
 
     /// Takes all queued output as one buffer: simple, and a copy if large payloads were
     /// queued by reference. Drivers that care use [`io_slices`](Self::io_slices).
+    ///
+    /// ```
+    /// use wsx_proto::{Config, Connection, Role};
+    /// let mut server = Connection::new(Role::Server, Config::default());
+    /// server.send_text("a").unwrap();
+    /// server.send_text("b").unwrap();
+    /// assert_eq!(&server.take_output()[..], b"\x81\x01a\x81\x01b");
+    /// ```
     pub fn take_output(&mut self) -> BytesMut {
         self.out.take()
     }
@@ -641,12 +771,27 @@ impl Connection {
     /// gave up waiting for the server to close, or after EOF. Close it gracefully (shut
     /// down the write side, then read until EOF or the close timeout), so the close frame
     /// is not lost to a TCP reset.
+    ///
+    /// ```
+    /// use wsx_proto::{Config, Connection, Role};
+    /// let mut server = Connection::new(Role::Server, Config::default());
+    /// server.receive(&[0x88, 0x80, 0, 0, 0, 0]); // the client's empty close frame
+    /// let _ = server.poll_event();
+    /// assert!(server.should_close_transport()); // the server closes TCP first (§7.1.1)
+    /// ```
     pub fn should_close_transport(&self) -> bool {
         self.close_transport
     }
 
     /// Releases buffers an idle connection does not need, so it holds almost no memory.
     /// Call when no read or write is in progress.
+    ///
+    /// ```
+    /// use wsx_proto::{Config, Connection, Role};
+    /// let mut conn = Connection::new(Role::Server, Config::default());
+    /// conn.shrink_buffers();
+    /// assert_eq!(conn.read_buffer().capacity(), 0);
+    /// ```
     pub fn shrink_buffers(&mut self) {
         if self.rbuf.is_empty() && self.frame.is_none() {
             self.rbuf = BytesMut::new();
@@ -663,6 +808,16 @@ impl Connection {
 
     /// When [`handle_timeout`](Self::handle_timeout) should next be called; `None` if no
     /// timer is armed. Timers start with the first call to `handle_timeout`.
+    ///
+    /// ```
+    /// use std::time::{Duration, Instant};
+    /// use wsx_proto::{Config, Connection, Role};
+    /// let mut conn = Connection::new(Role::Server, Config::default());
+    /// assert_eq!(conn.poll_timeout(), None);
+    /// let t0 = Instant::now();
+    /// conn.handle_timeout(t0).unwrap();
+    /// assert_eq!(conn.poll_timeout(), Some(t0 + Duration::from_secs(30))); // the keepalive ping
+    /// ```
     pub fn poll_timeout(&self) -> Option<Instant> {
         let t = &self.timers;
         let now = t.now?;
@@ -684,6 +839,18 @@ impl Connection {
     /// when a ping goes unanswered, closes it when idle, and gives up on a close handshake
     /// that the peer does not finish. Call once after creating the connection to start
     /// the timers, then whenever [`poll_timeout`](Self::poll_timeout) is reached.
+    ///
+    /// ```
+    /// use std::time::Duration;
+    /// use wsx_proto::{Config, Connection, Error, Role};
+    /// let mut conn = Connection::new(Role::Server, Config::default());
+    /// let t0 = std::time::Instant::now();
+    /// conn.handle_timeout(t0).unwrap();
+    /// conn.handle_timeout(t0 + Duration::from_secs(30)).unwrap(); // silence: a ping goes out
+    /// assert_eq!(conn.take_output()[0], 0x89);
+    /// let e = conn.handle_timeout(t0 + Duration::from_secs(50)).unwrap_err(); // no answer
+    /// assert!(matches!(e, Error::KeepaliveTimeout(_)));
+    /// ```
     pub fn handle_timeout(&mut self, now: Instant) -> Result<()> {
         let first = self.timers.now.is_none();
         self.timers.now = Some(now);
