@@ -89,6 +89,11 @@ impl Default for DeflateParams {
 
 impl DeflateParams {
     /// The `Sec-WebSocket-Extensions` value a server answers with.
+    ///
+    /// ```
+    /// let p = wsx_proto::DeflateParams { server_no_context_takeover: true, ..Default::default() };
+    /// assert_eq!(p.to_header_value(), "permessage-deflate; server_no_context_takeover");
+    /// ```
     pub fn to_header_value(&self) -> String {
         let mut s = String::from(EXTENSION_NAME);
         if self.server_no_context_takeover {
@@ -116,6 +121,11 @@ impl DeflateParams {
 impl DeflateConfig {
     /// The `Sec-WebSocket-Extensions` offer a client sends. Always offers
     /// `client_max_window_bits` (RFC 7692 §7.1.2.2) so the server may limit our window.
+    ///
+    /// ```
+    /// let offer = wsx_proto::DeflateConfig::default().offer();
+    /// assert_eq!(offer, "permessage-deflate; client_max_window_bits");
+    /// ```
     pub fn offer(&self) -> String {
         let mut s = String::from(EXTENSION_NAME);
         if self.server_no_context_takeover {

@@ -106,6 +106,12 @@ impl FrameHeader {
     ///
     /// Fails on a reserved opcode, a non-minimal length encoding or a 64-bit length with
     /// its most significant bit set (RFC 6455 §5.2).
+    ///
+    /// ```
+    /// use wsx_proto::{Error, FrameHeader};
+    /// assert_eq!(FrameHeader::parse(&[0x81]), Ok(None)); // need more bytes
+    /// assert_eq!(FrameHeader::parse(&[0x83, 0x00]), Err(Error::ReservedOpcode(3)));
+    /// ```
     pub fn parse(buf: &[u8]) -> Result<Option<(FrameHeader, usize)>> {
         let [b0, b1, ..] = *buf else {
             return Ok(None);

@@ -186,6 +186,12 @@ impl Request {
     /// `Ok(Some((request, n)))`: the head took `n` bytes; what follows belongs to the
     /// WebSocket connection. Fails once the head passes `config.max_handshake_bytes` or
     /// `config.max_headers`, so a slow or endless client costs bounded memory.
+    ///
+    /// ```
+    /// # let wire = b"GET /chat?room=1 HTTP/1.1\r\nHost: example.com\r\nUpgrade: websocket\r\nConnection: Upgrade\r\nSec-WebSocket-Key: dGhlIHNhbXBsZSBub25jZQ==\r\nSec-WebSocket-Version: 13\r\nOrigin: https://example.com\r\nSec-WebSocket-Protocol: chat\r\n\r\n";
+    /// # let (req, _) = wsx_proto::handshake::Request::parse(wire, &wsx_proto::Config::default()).unwrap().unwrap();
+    /// assert_eq!(req.method(), "GET");
+    /// ```
     pub fn parse(buf: &[u8], config: &Config) -> Result<Option<(Request, usize)>> {
         let mut headers = vec![httparse::EMPTY_HEADER; config.max_headers];
         let mut req = httparse::Request::new(&mut headers);
@@ -219,36 +225,78 @@ impl Request {
     }
 
     /// The request method.
+    ///
+    /// ```
+    /// # let wire = b"GET /chat?room=1 HTTP/1.1\r\nHost: example.com\r\nUpgrade: websocket\r\nConnection: Upgrade\r\nSec-WebSocket-Key: dGhlIHNhbXBsZSBub25jZQ==\r\nSec-WebSocket-Version: 13\r\nOrigin: https://example.com\r\nSec-WebSocket-Protocol: chat\r\n\r\n";
+    /// # let (req, _) = wsx_proto::handshake::Request::parse(wire, &wsx_proto::Config::default()).unwrap().unwrap();
+    /// assert_eq!(req.method(), "GET");
+    /// ```
     pub fn method(&self) -> &str {
         &self.method
     }
 
     /// The request target as sent (path and query).
+    ///
+    /// ```
+    /// # let wire = b"GET /chat?room=1 HTTP/1.1\r\nHost: example.com\r\nUpgrade: websocket\r\nConnection: Upgrade\r\nSec-WebSocket-Key: dGhlIHNhbXBsZSBub25jZQ==\r\nSec-WebSocket-Version: 13\r\nOrigin: https://example.com\r\nSec-WebSocket-Protocol: chat\r\n\r\n";
+    /// # let (req, _) = wsx_proto::handshake::Request::parse(wire, &wsx_proto::Config::default()).unwrap().unwrap();
+    /// assert_eq!(req.target(), "/chat?room=1");
+    /// ```
     pub fn target(&self) -> &str {
         &self.target
     }
 
     /// The path part of the target, without the query.
+    ///
+    /// ```
+    /// # let wire = b"GET /chat?room=1 HTTP/1.1\r\nHost: example.com\r\nUpgrade: websocket\r\nConnection: Upgrade\r\nSec-WebSocket-Key: dGhlIHNhbXBsZSBub25jZQ==\r\nSec-WebSocket-Version: 13\r\nOrigin: https://example.com\r\nSec-WebSocket-Protocol: chat\r\n\r\n";
+    /// # let (req, _) = wsx_proto::handshake::Request::parse(wire, &wsx_proto::Config::default()).unwrap().unwrap();
+    /// assert_eq!(req.path(), "/chat");
+    /// ```
     pub fn path(&self) -> &str {
         self.target.split('?').next().unwrap_or("")
     }
 
     /// The query part of the target (after `?`), if any.
+    ///
+    /// ```
+    /// # let wire = b"GET /chat?room=1 HTTP/1.1\r\nHost: example.com\r\nUpgrade: websocket\r\nConnection: Upgrade\r\nSec-WebSocket-Key: dGhlIHNhbXBsZSBub25jZQ==\r\nSec-WebSocket-Version: 13\r\nOrigin: https://example.com\r\nSec-WebSocket-Protocol: chat\r\n\r\n";
+    /// # let (req, _) = wsx_proto::handshake::Request::parse(wire, &wsx_proto::Config::default()).unwrap().unwrap();
+    /// assert_eq!(req.query(), Some("room=1"));
+    /// ```
     pub fn query(&self) -> Option<&str> {
         self.target.split_once('?').map(|(_, q)| q)
     }
 
     /// The header fields.
+    ///
+    /// ```
+    /// # let wire = b"GET /chat?room=1 HTTP/1.1\r\nHost: example.com\r\nUpgrade: websocket\r\nConnection: Upgrade\r\nSec-WebSocket-Key: dGhlIHNhbXBsZSBub25jZQ==\r\nSec-WebSocket-Version: 13\r\nOrigin: https://example.com\r\nSec-WebSocket-Protocol: chat\r\n\r\n";
+    /// # let (req, _) = wsx_proto::handshake::Request::parse(wire, &wsx_proto::Config::default()).unwrap().unwrap();
+    /// assert_eq!(req.headers().get("sec-websocket-version"), Some("13"));
+    /// ```
     pub fn headers(&self) -> &Headers {
         &self.headers
     }
 
     /// The `Origin` header, which browsers always send (RFC 6455 §10.2).
+    ///
+    /// ```
+    /// # let wire = b"GET /chat?room=1 HTTP/1.1\r\nHost: example.com\r\nUpgrade: websocket\r\nConnection: Upgrade\r\nSec-WebSocket-Key: dGhlIHNhbXBsZSBub25jZQ==\r\nSec-WebSocket-Version: 13\r\nOrigin: https://example.com\r\nSec-WebSocket-Protocol: chat\r\n\r\n";
+    /// # let (req, _) = wsx_proto::handshake::Request::parse(wire, &wsx_proto::Config::default()).unwrap().unwrap();
+    /// assert_eq!(req.origin(), Some("https://example.com"));
+    /// ```
     pub fn origin(&self) -> Option<&str> {
         self.headers.get("origin")
     }
 
     /// The `Host` header.
+    ///
+    /// ```
+    /// # let wire = b"GET /chat?room=1 HTTP/1.1\r\nHost: example.com\r\nUpgrade: websocket\r\nConnection: Upgrade\r\nSec-WebSocket-Key: dGhlIHNhbXBsZSBub25jZQ==\r\nSec-WebSocket-Version: 13\r\nOrigin: https://example.com\r\nSec-WebSocket-Protocol: chat\r\n\r\n";
+    /// # let (req, _) = wsx_proto::handshake::Request::parse(wire, &wsx_proto::Config::default()).unwrap().unwrap();
+    /// assert_eq!(req.host(), Some("example.com"));
+    /// ```
     pub fn host(&self) -> Option<&str> {
         self.headers.get("host")
     }
@@ -269,6 +317,12 @@ impl Request {
     }
 
     /// The first of `supported` (the server's order of preference) that the client offered.
+    ///
+    /// ```
+    /// # let wire = b"GET /chat?room=1 HTTP/1.1\r\nHost: example.com\r\nUpgrade: websocket\r\nConnection: Upgrade\r\nSec-WebSocket-Key: dGhlIHNhbXBsZSBub25jZQ==\r\nSec-WebSocket-Version: 13\r\nOrigin: https://example.com\r\nSec-WebSocket-Protocol: chat\r\n\r\n";
+    /// # let (req, _) = wsx_proto::handshake::Request::parse(wire, &wsx_proto::Config::default()).unwrap().unwrap();
+    /// assert_eq!(req.select_protocol(&["chat.v2", "chat"]), Some("chat"));
+    /// ```
     pub fn select_protocol<'a>(&self, supported: &[&'a str]) -> Option<&'a str> {
         let offered = self.protocols();
         supported.iter().copied().find(|s| offered.contains(s))
@@ -277,6 +331,12 @@ impl Request {
     /// Checks the request against RFC 6455 §4.2.1, returning the `Sec-WebSocket-Key`.
     /// The error knows its HTTP status ([`Error::http_status`]) and its response
     /// ([`Error::to_http_response`]).
+    ///
+    /// ```
+    /// # let wire = b"GET /chat?room=1 HTTP/1.1\r\nHost: example.com\r\nUpgrade: websocket\r\nConnection: Upgrade\r\nSec-WebSocket-Key: dGhlIHNhbXBsZSBub25jZQ==\r\nSec-WebSocket-Version: 13\r\nOrigin: https://example.com\r\nSec-WebSocket-Protocol: chat\r\n\r\n";
+    /// # let (req, _) = wsx_proto::handshake::Request::parse(wire, &wsx_proto::Config::default()).unwrap().unwrap();
+    /// assert_eq!(req.validate(), Ok("dGhlIHNhbXBsZSBub25jZQ=="));
+    /// ```
     pub fn validate(&self) -> Result<&str> {
         // §4.2.1 1: "An HTTP/1.1 or higher GET request".
         if self.method != "GET" {
@@ -320,6 +380,14 @@ impl Request {
     /// Validates the request and builds the `101 Switching Protocols` response.
     /// `accept.protocol` must be one the client offered (see [`select_protocol`](Self::select_protocol));
     /// permessage-deflate is negotiated when `accept.deflate` is set and the client offered it.
+    ///
+    /// ```
+    /// # let wire = b"GET /chat?room=1 HTTP/1.1\r\nHost: example.com\r\nUpgrade: websocket\r\nConnection: Upgrade\r\nSec-WebSocket-Key: dGhlIHNhbXBsZSBub25jZQ==\r\nSec-WebSocket-Version: 13\r\nOrigin: https://example.com\r\nSec-WebSocket-Protocol: chat\r\n\r\n";
+    /// # let (req, _) = wsx_proto::handshake::Request::parse(wire, &wsx_proto::Config::default()).unwrap().unwrap();
+    /// let accepted = req.accept(&wsx_proto::handshake::Accept::new().protocol(Some("chat"))).unwrap();
+    /// assert_eq!(accepted.protocol.as_deref(), Some("chat"));
+    /// assert!(accepted.response.starts_with(b"HTTP/1.1 101 Switching Protocols\r\n"));
+    /// ```
     pub fn accept(&self, accept: &Accept<'_>) -> Result<Accepted> {
         let key = self.validate()?;
         if let Some(p) = accept.protocol
@@ -377,20 +445,37 @@ pub struct Accept<'a> {
 
 impl<'a> Accept<'a> {
     /// No subprotocol, no compression, no extra headers.
+    ///
+    /// ```
+    /// let accept = wsx_proto::handshake::Accept::new();
+    /// ```
     pub fn new() -> Self {
         Accept::default()
     }
     /// The subprotocol to answer with.
+    ///
+    /// ```
+    /// let accept = wsx_proto::handshake::Accept::new().protocol(Some("chat"));
+    /// ```
     pub fn protocol(mut self, protocol: Option<&'a str>) -> Self {
         self.protocol = protocol;
         self
     }
     /// Negotiate permessage-deflate within these limits if the client offers it.
+    ///
+    /// ```
+    /// let cfg = wsx_proto::DeflateConfig::default();
+    /// let accept = wsx_proto::handshake::Accept::new().deflate(Some(&cfg));
+    /// ```
     pub fn deflate(mut self, deflate: Option<&'a DeflateConfig>) -> Self {
         self.deflate = deflate;
         self
     }
     /// An extra response header (e.g. `Set-Cookie`).
+    ///
+    /// ```
+    /// let accept = wsx_proto::handshake::Accept::new().header("Set-Cookie", "sid=1; HttpOnly");
+    /// ```
     pub fn header(mut self, name: &'a str, value: &'a str) -> Self {
         self.headers.push((name, value));
         self
@@ -488,6 +573,12 @@ pub struct ClientRequest {
 impl ClientRequest {
     /// A request for `target` (path and query, e.g. `/chat?room=1`) on `host` (the
     /// authority, with the port if not the default), with a fresh random key.
+    ///
+    /// ```
+    /// use wsx_proto::handshake::ClientRequest;
+    /// let req = ClientRequest::new("example.com:8080", "/feed?since=42");
+    /// assert!(req.encode().starts_with(b"GET /feed?since=42 HTTP/1.1\r\nHost: example.com:8080\r\n"));
+    /// ```
     pub fn new(host: &str, target: &str) -> Self {
         let key: [u8; 16] = rand::random();
         ClientRequest {
@@ -506,41 +597,84 @@ impl ClientRequest {
     }
 
     /// Uses a fixed key instead of a random one (for repeatable tests).
+    ///
+    /// ```
+    /// use wsx_proto::handshake::ClientRequest;
+    /// // RFC 6455 §1.3's nonce, "the sample nonce".
+    /// let req = ClientRequest::new("h", "/").key(*b"the sample nonce");
+    /// assert_eq!(req.expected_accept(), "s3pPLMBiTxaQ9kYGzzhZRbK+xOo=");
+    /// ```
     pub fn key(mut self, key: [u8; 16]) -> Self {
         self.key = BASE64.encode(key);
         self
     }
 
     /// Sends an `Origin` header.
+    ///
+    /// ```
+    /// use wsx_proto::handshake::ClientRequest;
+    /// let req = ClientRequest::new("h", "/").origin("https://app.example");
+    /// assert!(String::from_utf8(req.encode()).unwrap().contains("Origin: https://app.example\r\n"));
+    /// ```
     pub fn origin(mut self, origin: &str) -> Self {
         self.origin = Some(origin.to_owned());
         self
     }
 
     /// Offers a subprotocol (call again for more, in order of preference).
+    ///
+    /// ```
+    /// use wsx_proto::handshake::ClientRequest;
+    /// let req = ClientRequest::new("h", "/").protocol("v2").protocol("v1");
+    /// assert!(String::from_utf8(req.encode()).unwrap().contains("Sec-WebSocket-Protocol: v2, v1\r\n"));
+    /// ```
     pub fn protocol(mut self, protocol: &str) -> Self {
         self.protocols.push(protocol.to_owned());
         self
     }
 
     /// Offers permessage-deflate with these parameters.
+    ///
+    /// ```
+    /// use wsx_proto::handshake::ClientRequest;
+    /// let req = ClientRequest::new("h", "/").deflate(Some(wsx_proto::DeflateConfig::default()));
+    /// assert!(String::from_utf8(req.encode()).unwrap().contains("permessage-deflate"));
+    /// ```
     pub fn deflate(mut self, config: Option<DeflateConfig>) -> Self {
         self.deflate = config;
         self
     }
 
     /// Adds a header (e.g. `Authorization`).
+    ///
+    /// ```
+    /// use wsx_proto::handshake::ClientRequest;
+    /// let req = ClientRequest::new("h", "/").header("Authorization", "Bearer t");
+    /// assert!(String::from_utf8(req.encode()).unwrap().contains("Authorization: Bearer t\r\n"));
+    /// ```
     pub fn header(mut self, name: &str, value: &str) -> Self {
         self.headers.push((name.to_owned(), value.to_owned()));
         self
     }
 
     /// The `Sec-WebSocket-Accept` value the server must answer with.
+    ///
+    /// ```
+    /// use wsx_proto::handshake::ClientRequest;
+    /// let req = ClientRequest::new("h", "/");
+    /// assert_eq!(req.expected_accept().len(), 28); // base64 of a SHA-1
+    /// ```
     pub fn expected_accept(&self) -> String {
         accept_key(self.key.as_bytes())
     }
 
     /// The request bytes to send.
+    ///
+    /// ```
+    /// use wsx_proto::handshake::ClientRequest;
+    /// let wire = ClientRequest::new("h", "/").encode();
+    /// assert!(wire.ends_with(b"\r\n\r\n"));
+    /// ```
     pub fn encode(&self) -> Vec<u8> {
         let mut r = String::with_capacity(256);
         r.push_str("GET ");

@@ -46,6 +46,12 @@ fn rotate(key: [u8; 4], offset: usize) -> [u8; 4] {
 }
 
 /// The byte-at-a-time reference implementation the fast path is tested against.
+///
+/// ```
+/// let mut a = *b"Hello";
+/// wsx_proto::mask::apply_mask_simple(&mut a, [0x37, 0xfa, 0x21, 0x3d], 0);
+/// assert_eq!(a, [0x7f, 0x9f, 0x4d, 0x51, 0x58]);
+/// ```
 #[inline]
 pub fn apply_mask_simple(buf: &mut [u8], key: [u8; 4], offset: usize) {
     for (i, b) in buf.iter_mut().enumerate() {

@@ -32,6 +32,10 @@ pub struct InvalidUtf8;
 
 impl Validator {
     /// A validator at the start of a text.
+    ///
+    /// ```
+    /// let v = wsx_proto::utf8::Validator::new();
+    /// ```
     pub const fn new() -> Self {
         Validator {
             partial: [0; 4],
@@ -41,6 +45,12 @@ impl Validator {
 
     /// Validates the next piece of text. Fails as soon as `chunk` holds a byte that
     /// cannot be part of valid UTF-8 given everything fed before.
+    ///
+    /// ```
+    /// let mut v = wsx_proto::utf8::Validator::new();
+    /// assert!(v.feed(b"caf\xc3").is_ok()); // "é" is cut in two
+    /// assert!(v.feed(b"\xa9!").is_ok());
+    /// ```
     pub fn feed(&mut self, mut chunk: &[u8]) -> Result<(), InvalidUtf8> {
         if self.partial_len > 0 {
             chunk = self.complete_partial(chunk)?;
@@ -90,6 +100,12 @@ impl Validator {
     }
 
     /// Ends the text: fails if it stopped inside a code point.
+    ///
+    /// ```
+    /// let mut v = wsx_proto::utf8::Validator::new();
+    /// v.feed(b"\xe2\x82").unwrap();
+    /// assert!(v.finish().is_err()); // a truncated "€"
+    /// ```
     pub fn finish(&mut self) -> Result<(), InvalidUtf8> {
         let complete = self.partial_len == 0;
         self.reset();
@@ -97,6 +113,13 @@ impl Validator {
     }
 
     /// Forgets everything, ready for a new text.
+    ///
+    /// ```
+    /// let mut v = wsx_proto::utf8::Validator::new();
+    /// v.feed(b"\xe2").unwrap();
+    /// v.reset();
+    /// assert!(v.finish().is_ok());
+    /// ```
     pub fn reset(&mut self) {
         self.partial_len = 0;
     }
