@@ -601,7 +601,14 @@ impl Connection {
         match self.deflate.as_mut() {
             Some(codec) if payload.as_slice().len() >= codec.threshold => {
                 let compressed = codec.compress(payload.as_slice())?;
-                self.write_message(opcode, RSV1, Payload::Shared(Bytes::from(compressed)));
+                if compressed.len() < payload.as_slice().len() {
+                    self.write_message(opcode, RSV1, Payload::Shared(Bytes::from(compressed)));
+                } else {
+                    // Incompressible: send it as is. The compressor's window now holds
+                    // bytes the peer will never inflate, so it must forget them.
+                    codec.reset_compressor();
+                    self.write_message(opcode, 0, payload);
+                }
             }
             _ => self.write_message(opcode, 0, payload),
         }

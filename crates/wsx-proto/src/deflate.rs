@@ -503,6 +503,13 @@ impl Codec {
         Ok(out)
     }
 
+    /// Forgets the compression context, so the next message refers to nothing before it.
+    pub(crate) fn reset_compressor(&mut self) {
+        if let Some(c) = &mut self.compressor {
+            c.reset();
+        }
+    }
+
     /// Inflates `input` (a frame's payload, or the final tail) onto `out`, failing if
     /// `out` would grow past `limit` bytes.
     pub(crate) fn decompress(&mut self, input: &[u8], out: &mut Vec<u8>, limit: usize) -> Result<()> {
@@ -744,6 +751,24 @@ mod tests {
                 // With context takeover the repeat compresses to a back-reference.
                 assert_eq!(sizes[2] < sizes[1], !nct, "nct={nct} bits={bits} {sizes:?}");
             }
+        }
+    }
+
+    /// RFC 7692 §7.2.3.6: an empty message is "0x00", also after other messages (zlib
+    /// alone emits nothing for a sync flush right after another).
+    #[test]
+    fn empty_message_after_others() {
+        let mut tx = Codec::new(&DeflateParams::default(), true, 1, 0);
+        let mut rx = Codec::new(&DeflateParams::default(), false, 1, 0);
+        for msg in [&b"x"[..], b"", b"", &[b'x'; 100][..], b""] {
+            let wire = tx.compress(msg).unwrap();
+            if msg.is_empty() {
+                assert_eq!(wire, [0x00]);
+            }
+            let mut out = Vec::new();
+            rx.decompress(&wire, &mut out, 1000).unwrap();
+            rx.finish_message(&mut out, 1000).unwrap();
+            assert_eq!(out, msg);
         }
     }
 

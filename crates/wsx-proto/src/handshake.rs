@@ -705,6 +705,13 @@ impl ClientRequest {
     /// Parses and checks the server's response from the start of `buf` (RFC 6455 §4.1).
     /// `Ok(None)`: incomplete, read more.
     pub fn parse_response(&self, buf: &[u8], config: &Config) -> Result<Option<Response>> {
+        // A TLS server answers a plain request with an alert, not HTTP: say so.
+        let prefix = &buf[..buf.len().min(5)];
+        if !b"HTTP/".starts_with(prefix) {
+            return Err(Error::MalformedHttp(
+                "the server did not answer with HTTP (a TLS port? try wss://)",
+            ));
+        }
         let mut headers = vec![httparse::EMPTY_HEADER; config.max_headers];
         let mut resp = httparse::Response::new(&mut headers);
         let status = resp.parse(buf);
@@ -943,6 +950,10 @@ mod tests {
         assert_eq!(
             req.parse_response(bad_accept.as_bytes(), &cfg),
             Err(Error::InvalidAccept)
+        );
+        let tls_alert = [0x15, 0x03, 0x03, 0x00, 0x02, 0x02, 0x32];
+        assert!(
+            matches!(req.parse_response(&tls_alert, &cfg), Err(Error::MalformedHttp(m)) if m.contains("TLS"))
         );
         let not_101 = "HTTP/1.1 403 Forbidden\r\nContent-Length: 0\r\n\r\n";
         assert_eq!(

@@ -17,7 +17,7 @@ pub enum Error {
     #[error(transparent)]
     Protocol(#[from] wsx_proto::Error),
     /// The transport failed.
-    #[error("I/O error: {0}")]
+    #[error(transparent)]
     Io(#[from] io::Error),
     /// TLS failed (certificate, handshake, configuration).
     #[error("TLS error: {0}")]
