@@ -3,16 +3,18 @@
 //! the latest numbers.
 //!
 //! Run: `cargo bench -p wsx-proto` (a filter works as usual: `cargo bench -p wsx-proto -- mask`).
-//! After criterion's own output, a Markdown summary (median time per iteration turned
-//! into GB/s, ns per message and the wsx/peer ratio) is printed for the benchmarks that
-//! ran in this invocation.
+//! `WSX_BENCH_CLOCK=cpu` measures thread CPU time instead of wall time, for machines
+//! shared with other jobs. After criterion's own output, a Markdown summary (median time
+//! per iteration turned into GB/s, ns per message and the wsx/peer ratio) is printed for
+//! the benchmarks that ran in this invocation.
 //!
 //! Groups:
-//! - `recv_text`, `recv_binary`: masked client→server frames → validated messages.
+//! - `recv_text` (mixed UTF-8), `recv_text_ascii` (JSON), `recv_binary`: masked
+//!   client→server frames → validated messages.
 //!   wsx: a server `Connection`, fed in 128 KiB reads, `poll_event` drained.
 //!   tungstenite: `WebSocket::from_raw_socket(.., Role::Server, ..)`, `read()` per
 //!   message, over an in-memory stream handing out the same bytes (its read buffer is
-//!   also 128 KiB).
+//!   also 128 KiB). Rows marked "what-if" estimate suggested changes (BENCHMARKS.md).
 //! - `send_text`, `send_binary`: server→client messages encoded and written into a
 //!   `Vec<u8>` sink (wsx: `io_slices` + `write_vectored` + `advance_output`; tungstenite:
 //!   `write` per message, one `flush`).
@@ -474,7 +476,7 @@ fn bench_receive<M: Measurement>(c: &mut Criterion<M>) {
             g.bench_function(BenchmarkId::new("wsx", &label), |b| {
                 b.iter(|| {
                     let n = wsx_receive(&mut conn, black_box(&wire));
-                    debug_assert_eq!(n, count);
+                    assert_eq!(n, count);
                 })
             });
             g.bench_function(BenchmarkId::new("tungstenite", &label), |b| {
@@ -507,7 +509,7 @@ fn bench_receive<M: Measurement>(c: &mut Criterion<M>) {
                     b.iter(|| {
                         conn.read_buffer().reserve(wire.len());
                         let n = wsx_receive(&mut conn, black_box(&wire));
-                        debug_assert_eq!(n, count);
+                        assert_eq!(n, count);
                     })
                 });
                 row(
@@ -928,7 +930,7 @@ fn bench_deflate<M: Measurement>(c: &mut Criterion<M>) {
         gi.bench_function(BenchmarkId::new("wsx", &label), |b| {
             b.iter(|| {
                 let n = wsx_receive(&mut client, black_box(&wire));
-                debug_assert_eq!(n, docs.len());
+                assert_eq!(n, docs.len());
             })
         });
         gi.bench_function(BenchmarkId::new("flate2", &label), |b| {
