@@ -16,6 +16,19 @@ use std::io::IoSlice;
 use std::sync::Arc;
 use std::time::Instant;
 
+/// How much of a frame announced by its header is reserved before its payload arrives
+/// (more once the peer has sent an eighth of the frame).
+const EAGER_RESERVE: usize = 64 << 10;
+
+/// Makes room for `additional` more bytes, growing at least geometrically. `BytesMut`
+/// grows by exactly what is asked once its buffer is shared (after a `split_to`), which
+/// would copy a large frame in progress again on every read.
+pub(crate) fn grow_for(buf: &mut BytesMut, additional: usize) {
+    if buf.capacity() - buf.len() < additional {
+        buf.reserve(additional.max(buf.len()));
+    }
+}
+
 /// Which end of the connection we are: decides the mask direction (RFC 6455 §5.1) and
 /// who closes TCP first (§7.1.1).
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -267,6 +280,7 @@ impl Connection {
     /// ```
     pub fn receive(&mut self, data: &[u8]) {
         if self.state != State::Closed {
+            grow_for(&mut self.rbuf, data.len());
             self.rbuf.extend_from_slice(data);
         }
     }
@@ -340,6 +354,12 @@ impl Connection {
                     };
                     let f = self.check_header(header)?;
                     self.rbuf.advance(n);
+                    // Room for the rest of the frame now rather than as it trickles in
+                    // (each regrowth copies the frame so far), but in proportion to what
+                    // the peer has sent: a header alone must not buy a big allocation.
+                    let missing = f.len.saturating_sub(self.rbuf.len());
+                    let earned = EAGER_RESERVE.max(self.rbuf.len().saturating_mul(8));
+                    grow_for(&mut self.rbuf, missing.min(earned));
                     self.frame.insert(f)
                 }
             };
@@ -478,8 +498,10 @@ impl Connection {
         if msg.compressed {
             let codec = self.deflate.as_mut().expect("RSV1 is only accepted with deflate");
             if msg.buf.capacity() == 0 {
-                // Not `clamp(256, limit)`: it panics when the limit is under 256.
-                msg.buf.reserve((payload.len() * 3).max(256).min(limit.max(1)));
+                // JSON-like text inflates about 5x. (Not `clamp`: it panics when the limit
+                // is under the minimum.)
+                msg.buf
+                    .reserve(payload.len().saturating_mul(8).max(4096).min(limit.max(1)));
             }
             let start = msg.buf.len();
             codec.decompress(payload, &mut msg.buf, limit)?;

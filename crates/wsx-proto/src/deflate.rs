@@ -519,11 +519,11 @@ impl Codec {
             .get_or_insert_with(|| Decompress::new_with_window_bits(false, bits));
         let mut pos = 0;
         loop {
-            if out.len() == out.capacity() {
-                // Room for at most `limit + 1` bytes: one byte past the limit proves it is
-                // exceeded without ever holding more.
+            if out.capacity() - out.len() < 512 {
+                // Geometric growth, but room for at most `limit + 1` bytes: one byte past
+                // the limit proves it is exceeded without ever holding more.
                 let room = limit.saturating_add(1).saturating_sub(out.len()).max(1);
-                let grow = (input.len() - pos).saturating_mul(4).clamp(4096, 1 << 20);
+                let grow = out.len().clamp(4096, 1 << 20);
                 out.reserve_exact(grow.min(room));
             }
             let (in0, out0) = (d.total_in(), d.total_out());

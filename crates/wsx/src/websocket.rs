@@ -292,7 +292,12 @@ impl<S: AsyncRead + AsyncWrite + Unpin> WebSocket<S> {
             self.conn.read_buffer().put_slice(rb.filled());
             Poll::Ready(Ok(n))
         } else {
-            buf.reserve(BUSY_READ);
+            // Geometric: `BytesMut` grows by exactly what is asked once shared, which would
+            // copy a large frame in progress again on every read.
+            if buf.capacity() - buf.len() < BUSY_READ / 4 {
+                let len = buf.len();
+                buf.reserve(BUSY_READ.max(len));
+            }
             tokio_util::io::poll_read_buf(Pin::new(&mut self.io), cx, self.conn.read_buffer())
         }
     }
