@@ -14,7 +14,7 @@
 //!   wsx: a server `Connection`, fed in 128 KiB reads, `poll_event` drained.
 //!   tungstenite: `WebSocket::from_raw_socket(.., Role::Server, ..)`, `read()` per
 //!   message, over an in-memory stream handing out the same bytes (its read buffer is
-//!   also 128 KiB). Rows marked "what-if" estimate suggested changes (BENCHMARKS.md).
+//!   also 128 KiB). Rows marked `poll_event_ref` use the borrowing receive API.
 //! - `send_text`, `send_binary`: server→client messages encoded and written into a
 //!   `Vec<u8>` sink (wsx: `io_slices` + `write_vectored` + `advance_output`; tungstenite:
 //!   `write` per message, one `flush`).
@@ -333,6 +333,19 @@ fn wsx_receive(conn: &mut Connection, wire: &[u8]) -> usize {
     n
 }
 
+/// The same through `poll_event_ref`: events borrow the receive buffer.
+fn wsx_receive_ref(conn: &mut Connection, wire: &[u8]) -> usize {
+    let mut n = 0;
+    for chunk in wire.chunks(READ_CHUNK) {
+        conn.receive(chunk);
+        while let Some(ev) = conn.poll_event_ref().expect("valid input") {
+            black_box(&ev);
+            n += 1;
+        }
+    }
+    n
+}
+
 /// Writes everything a connection has queued into `sink`, as a driver would with `writev`.
 fn wsx_drain(conn: &mut Connection, sink: &mut Vec<u8>) {
     while conn.pending_output() > 0 {
@@ -383,31 +396,6 @@ fn tungstenite_server(input: Vec<u8>) -> WebSocket<MemStream> {
         ..Default::default()
     };
     WebSocket::from_raw_socket(stream, TRole::Server, Some(tungstenite_config()))
-}
-
-/// The frame loop without a `Connection`: copy in, then parse, unmask and validate each
-/// frame in place and look at the payload through a borrow.
-fn borrowed_receive(buf: &mut Vec<u8>, wire: &[u8], text: bool) -> usize {
-    buf.clear();
-    buf.extend_from_slice(wire);
-    let (mut pos, mut n) = (0, 0);
-    let mut utf8 = wsx_proto::utf8::Validator::new();
-    while pos < buf.len() {
-        let (h, hl) = FrameHeader::parse(&buf[pos..]).unwrap().unwrap();
-        let (start, end) = (pos + hl, pos + hl + h.payload_len as usize);
-        let payload = &mut buf[start..end];
-        if let Some(key) = h.mask {
-            wsx_proto::mask::apply_mask(payload, key, 0);
-        }
-        if text {
-            utf8.feed(payload).unwrap();
-            utf8.finish().unwrap();
-        }
-        black_box(&*payload);
-        pos = end;
-        n += 1;
-    }
-    n
 }
 
 fn tungstenite_receive(ws: &mut WebSocket<MemStream>, count: usize) {
@@ -482,45 +470,21 @@ fn bench_receive<M: Measurement>(c: &mut Criterion<M>) {
             g.bench_function(BenchmarkId::new("tungstenite", &label), |b| {
                 b.iter(|| tungstenite_receive(&mut ws, count))
             });
-            if size <= KIB && kind != Payload::Json {
-                // What-if: events that borrow the receive buffer instead of handing out a
-                // refcounted `Bytes` per message. Emulated with wsx's own building blocks
-                // (header parse, unmask, UTF-8) on one buffer: an optimistic bound, since it
-                // skips the connection's checks. See BENCHMARKS.md.
-                let mut buf = Vec::with_capacity(wire.len());
-                assert_eq!(borrowed_receive(&mut buf, &wire, text), count);
-                g.bench_function(BenchmarkId::new("borrowed_proxy", &label), |b| {
-                    b.iter(|| borrowed_receive(&mut buf, black_box(&wire), text))
-                });
-                row(
-                    group_name,
-                    format!("{label} × {count}, borrowed-event proxy (what-if)"),
-                    format!("{group_name}/borrowed_proxy/{label}"),
-                    format!("{group_name}/tungstenite/{label}"),
-                    count,
-                    size * count,
-                );
-            }
-            if size == MIB {
-                // What-if: the receive buffer has room for the whole frame before it arrives
-                // (as tungstenite arranges by reserving the frame length once the header is
-                // parsed). A driver can do this through `read_buffer()`; see BENCHMARKS.md.
-                g.bench_function(BenchmarkId::new("wsx_reserved", &label), |b| {
-                    b.iter(|| {
-                        conn.read_buffer().reserve(wire.len());
-                        let n = wsx_receive(&mut conn, black_box(&wire));
-                        assert_eq!(n, count);
-                    })
-                });
-                row(
-                    group_name,
-                    format!("{label} × {count}, buffer pre-reserved (what-if)"),
-                    format!("{group_name}/wsx_reserved/{label}"),
-                    format!("{group_name}/tungstenite/{label}"),
-                    count,
-                    size * count,
-                );
-            }
+            // Events that borrow the receive buffer: no refcounted `Bytes` per message.
+            g.bench_function(BenchmarkId::new("wsx_borrowed", &label), |b| {
+                b.iter(|| {
+                    let n = wsx_receive_ref(&mut conn, black_box(&wire));
+                    assert_eq!(n, count);
+                })
+            });
+            row(
+                group_name,
+                format!("{label} × {count}, poll_event_ref"),
+                format!("{group_name}/wsx_borrowed/{label}"),
+                format!("{group_name}/tungstenite/{label}"),
+                count,
+                size * count,
+            );
             row(
                 group_name,
                 format!("{label} × {count}"),

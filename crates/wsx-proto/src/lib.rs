@@ -68,7 +68,7 @@ pub mod utf8;
 
 pub use close::{CloseCode, CloseFrame};
 pub use config::Config;
-pub use connection::{Connection, Event, MaskKeySource, RandomMaskKeys, Role, State};
+pub use connection::{Connection, Event, EventRef, MaskKeySource, RandomMaskKeys, Role, State};
 pub use deflate::{DeflateConfig, DeflateParams};
 pub use error::{Error, Result};
 pub use frame::{FrameHeader, OpCode};

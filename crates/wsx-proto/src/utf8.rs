@@ -52,6 +52,10 @@ impl Validator {
     /// assert!(v.feed(b"\xa9!").is_ok());
     /// ```
     pub fn feed(&mut self, mut chunk: &[u8]) -> Result<(), InvalidUtf8> {
+        // Short ASCII (chat lines, JSON keys) costs less to scan than the SIMD setup.
+        if self.partial_len == 0 && chunk.len() <= 64 && chunk.is_ascii() {
+            return Ok(());
+        }
         if self.partial_len > 0 {
             chunk = self.complete_partial(chunk)?;
             if self.partial_len > 0 {

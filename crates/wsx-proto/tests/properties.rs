@@ -7,7 +7,7 @@ mod support;
 use proptest::collection::vec;
 use proptest::prelude::*;
 use support::*;
-use wsx_proto::{CloseCode, CloseFrame, Config, DeflateConfig, Event, Message, Role};
+use wsx_proto::{CloseCode, CloseFrame, Config, Connection, DeflateConfig, Event, EventRef, Message, Role};
 
 #[derive(Debug, Clone)]
 enum Item {
@@ -150,6 +150,27 @@ fn reads<'a>(wire: &'a [u8], split: &Split) -> Vec<&'a [u8]> {
     out
 }
 
+/// Drains `poll_event_ref`, copying each borrowed event into its owned form.
+fn poll_all_borrowed(conn: &mut Connection) -> Vec<Result<Event, wsx_proto::Error>> {
+    let mut out = Vec::new();
+    loop {
+        match conn.poll_event_ref() {
+            Ok(Some(e)) => out.push(Ok(match e {
+                EventRef::Text(t) => Event::Message(Message::text(t)),
+                EventRef::Binary(b) => Event::Message(Message::binary(b.to_vec())),
+                EventRef::Ping(p) => Event::Ping(p.to_vec().into()),
+                EventRef::Pong(p) => Event::Pong(p.to_vec().into()),
+                EventRef::Close(f) => Event::Close(f.cloned()),
+            })),
+            Ok(None) => return out,
+            Err(e) => {
+                out.push(Err(e));
+                return out;
+            }
+        }
+    }
+}
+
 fn other(role: Role) -> Role {
     match role {
         Role::Client => Role::Server,
@@ -192,9 +213,10 @@ fn check(setup: &Setup, items: &[Item], close: Option<u16>, split: &Split) -> Re
     }
     let wire = sender.take_output();
 
-    // Two receivers: one reads everything at once, the other in pieces.
+    // Three receivers: one reads everything at once, one in pieces, and one in pieces
+    // through the borrowing `poll_event_ref`.
     let mut answers = Vec::new();
-    for (i, split) in [Split::Whole, split.clone()].iter().enumerate() {
+    for (i, split) in [Split::Whole, split.clone(), split.clone()].iter().enumerate() {
         let mut receivers = new_pair();
         let rx = receivers.side(other(setup.from));
         let mut got = Vec::new();
@@ -205,7 +227,11 @@ fn check(setup: &Setup, items: &[Item], close: Option<u16>, split: &Split) -> Re
             } else {
                 rx.read_buffer().extend_from_slice(read);
             }
-            got.extend(poll_all(rx));
+            if i == 2 {
+                got.extend(poll_all_borrowed(rx));
+            } else {
+                got.extend(poll_all(rx));
+            }
         }
         prop_assert!(
             got == expected,
@@ -218,6 +244,7 @@ fn check(setup: &Setup, items: &[Item], close: Option<u16>, split: &Split) -> Re
         &answers[1],
         "the answer does not depend on the reads"
     );
+    prop_assert_eq!(&answers[0], &answers[2], "nor on borrowing the events");
 
     // Every ping was answered with its payload, and the close echoed.
     let mut expected_answers: Vec<Frame> = pings.iter().map(Frame::pong).collect();
