@@ -9,13 +9,13 @@ step "cargo fmt --check"
 cargo fmt --all -- --check
 
 step "cargo clippy -D warnings"
-cargo clippy --workspace --all-targets -- -D warnings
+cargo clippy --workspace --all-targets --all-features -- -D warnings
 
 step "cargo doc (warnings are errors)"
 RUSTDOCFLAGS="-D warnings" cargo doc --workspace --no-deps
 
 step "cargo test"
-cargo test --workspace
+cargo test --workspace --all-features
 
 if [ "${WSX_SKIP_AUTOBAHN:-0}" != 1 ]; then
   step "Autobahn TestSuite (server role: echo_std)"

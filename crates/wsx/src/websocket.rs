@@ -115,7 +115,8 @@ impl<S: AsyncRead + AsyncWrite + Unpin> WebSocket<S> {
         WebSocket {
             io,
             conn,
-            send_queue_limit,
+            // With 0, `send` would never get past its wait, nor the reader past backpressure.
+            send_queue_limit: send_queue_limit.max(1),
             timer: None,
             close_frame: None,
             failure: None,
@@ -331,6 +332,11 @@ impl<S: AsyncRead + AsyncWrite + Unpin> WebSocket<S> {
             // Write what the core queued; keep going even if the transport is full.
             let flushed = match self.poll_flush_out(cx) {
                 Poll::Ready(Ok(())) => true,
+                Poll::Ready(Err(_)) if self.conn.state() == State::Closed && self.failure.is_none() => {
+                    // The peer's close frame arrived (or our close timeout ran out): a peer
+                    // that is gone can no longer take our reply, and that loses nothing.
+                    return self.finish(None);
+                }
                 Poll::Ready(Err(e)) => return self.finish(Some(e)),
                 Poll::Pending => false,
             };
