@@ -12,7 +12,7 @@ use std::net::SocketAddr;
 use std::sync::Arc;
 use std::time::Duration;
 use tokio::io::{AsyncRead, AsyncReadExt, AsyncWrite, AsyncWriteExt};
-use tokio::net::{TcpListener, TcpStream, ToSocketAddrs};
+use tokio::net::{TcpListener, TcpSocket, TcpStream, ToSocketAddrs};
 use tokio::sync::Semaphore;
 use tokio::task::JoinSet;
 use tokio_rustls::TlsAcceptor;
@@ -281,6 +281,9 @@ async fn refuse<S: AsyncWrite + Unpin>(stream: &mut S, response: Option<Vec<u8>>
     error
 }
 
+/// The listen backlog [`Server::bind`] asks for.
+const LISTEN_BACKLOG: u32 = 4096;
+
 /// The transport of a [`Server`]'s connections.
 pub type ServerStream = MaybeTlsStream<TcpStream>;
 
@@ -336,9 +339,24 @@ impl std::fmt::Debug for Server {
 }
 
 impl Server {
-    /// Binds a listener.
+    /// Binds a listener, with a listen backlog of 4096: bursts of connections (a
+    /// reconnect storm after a deploy) would overflow the usual 128 and wait a second for
+    /// SYN retransmits. The kernel caps it at `net.core.somaxconn`.
     pub async fn bind(addr: impl ToSocketAddrs) -> io::Result<Server> {
-        Ok(Server::from_listener(TcpListener::bind(addr).await?))
+        let mut last = None;
+        for addr in tokio::net::lookup_host(addr).await? {
+            let socket = if addr.is_ipv4() {
+                TcpSocket::new_v4()?
+            } else {
+                TcpSocket::new_v6()?
+            };
+            socket.set_reuseaddr(true)?;
+            match socket.bind(addr).and_then(|()| socket.listen(LISTEN_BACKLOG)) {
+                Ok(listener) => return Ok(Server::from_listener(listener)),
+                Err(e) => last = Some(e),
+            }
+        }
+        Err(last.unwrap_or_else(|| io::Error::new(io::ErrorKind::InvalidInput, "no address to bind")))
     }
 
     /// Serves on an existing listener.

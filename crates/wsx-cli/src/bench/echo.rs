@@ -51,9 +51,23 @@ pub async fn run(args: Args) -> anyhow::Result<Report> {
         stop: AtomicBool::new(false),
         messages: AtomicU64::new(0),
     });
-    let mut tasks = Vec::with_capacity(args.connections);
+    // Open every connection first (concurrently, bounded), then start the load, so the
+    // later handshakes do not queue behind traffic and all connections start together.
+    let permits = Arc::new(tokio::sync::Semaphore::new(256));
+    let mut opening = Vec::with_capacity(args.connections);
     for _ in 0..args.connections {
-        let (stream, leftover) = open(&target, None).await?;
+        let (target, permits) = (target.clone(), permits.clone());
+        opening.push(tokio::spawn(async move {
+            let _permit = permits.acquire_owned().await?;
+            open(&target, None).await
+        }));
+    }
+    let mut streams = Vec::with_capacity(args.connections);
+    for o in opening {
+        streams.push(o.await??);
+    }
+    let mut tasks = Vec::with_capacity(args.connections);
+    for (stream, leftover) in streams {
         tasks.push(tokio::spawn(connection(
             stream,
             leftover,

@@ -23,8 +23,9 @@ pub struct Args {
     /// Messages to publish.
     #[arg(long, short = 'm', default_value_t = 20)]
     messages: usize,
-    /// Milliseconds between published messages.
-    #[arg(long, default_value_t = 100)]
+    /// Milliseconds between published messages: long enough that each message reaches
+    /// every subscriber before the next (otherwise time-to-last measures a backlog).
+    #[arg(long, default_value_t = 500)]
     interval_ms: u64,
     /// Payload bytes per message (at least 8: the send time).
     #[arg(long, short = 'p', default_value_t = 64)]
