@@ -503,6 +503,20 @@ fn push_header(out: &mut String, name: &str, value: &str) {
     out.push_str("\r\n");
 }
 
+/// Headers the client handshake writes itself; a duplicate would make the request invalid.
+fn is_handshake_header(name: &str) -> bool {
+    [
+        "host",
+        "upgrade",
+        "connection",
+        "sec-websocket-key",
+        "sec-websocket-version",
+    ]
+    .iter()
+    .any(|h| name.eq_ignore_ascii_case(h))
+        || name.len() > 14 && name[..14].eq_ignore_ascii_case("sec-websocket-")
+}
+
 /// Rejects names and values that would break the response (header injection).
 fn check_header_field(name: &str, value: &str) -> Result<()> {
     let name_ok = !name.is_empty()
@@ -645,7 +659,8 @@ impl ClientRequest {
         self
     }
 
-    /// Adds a header (e.g. `Authorization`).
+    /// Adds a header (e.g. `Authorization`). Headers the handshake sets itself (`Host`,
+    /// `Upgrade`, `Connection`, `Sec-WebSocket-*`) are ignored: use the builder methods.
     ///
     /// ```
     /// use wsx_proto::handshake::ClientRequest;
@@ -694,7 +709,7 @@ impl ClientRequest {
             push_header(&mut r, "Sec-WebSocket-Extensions", &d.offer());
         }
         for (n, v) in &self.headers {
-            if check_header_field(n, v).is_ok() {
+            if check_header_field(n, v).is_ok() && !is_handshake_header(n) {
                 push_header(&mut r, n, v);
             }
         }
@@ -932,7 +947,8 @@ mod tests {
         let req = ClientRequest::new("h:1", "/p")
             .protocol("a")
             .deflate(Some(DeflateConfig::default()));
-        let wire = String::from_utf8(req.encode()).unwrap();
+        let wire = String::from_utf8(req.clone().header("sec-websocket-version", "8").encode()).unwrap();
+        assert_eq!(wire.matches("Sec-WebSocket-Version").count(), 1, "{wire}");
         assert!(wire.contains("Sec-WebSocket-Extensions: permessage-deflate; client_max_window_bits\r\n"));
         assert!(wire.contains("Host: h:1\r\n"));
         let ok = response_for(

@@ -12,7 +12,7 @@ use tokio::io::{AsyncRead, AsyncReadExt, AsyncWrite, AsyncWriteExt};
 use tokio::net::TcpStream;
 use tokio_rustls::rustls::ClientConfig;
 use tokio_rustls::rustls::pki_types::ServerName;
-use wsx_proto::handshake::ClientRequest;
+use wsx_proto::handshake::{ClientRequest, Response};
 use wsx_proto::{DeflateConfig, Role};
 
 /// What [`connect`] returns: a WebSocket over TCP, with or without TLS.
@@ -195,6 +195,12 @@ impl ClientBuilder {
 
     /// Connects: TCP (through the proxy, if any), TLS for `wss://`, then the handshake.
     pub async fn connect(self) -> Result<WebSocket<ClientStream>> {
+        Ok(self.connect_with_response().await?.0)
+    }
+
+    /// Like [`connect`](Self::connect), and also returns the server's `101` response, for
+    /// its headers (a `Set-Cookie`, a server-chosen session id).
+    pub async fn connect_with_response(self) -> Result<(WebSocket<ClientStream>, Response)> {
         let target = Target::parse(&self.url)?;
         let proxy = match &self.proxy {
             ProxySetting::FromEnv => Proxy::from_env(target.tls, &target.host),
@@ -208,7 +214,16 @@ impl ClientBuilder {
             let mut tcp = TcpStream::connect((host, port)).await?;
             tcp.set_nodelay(true)?;
             if let Some(proxy) = &proxy {
-                proxy.tunnel(&mut tcp, &target.host, target.port).await?;
+                proxy
+                    .tunnel(&mut tcp, &target.host, target.port)
+                    .await
+                    .map_err(|e| match e {
+                        Error::Io(io) => {
+                            let (h, p) = proxy.address();
+                            Error::Proxy(format!("tunnel through {h}:{p}: {io}"))
+                        }
+                        e => e,
+                    })?;
             }
             if !target.tls {
                 return Ok(MaybeTlsStream::Plain(tcp));
@@ -231,14 +246,14 @@ impl ClientBuilder {
     /// an in-memory pipe); the URL still supplies `Host` and the path.
     pub async fn connect_on<S: AsyncRead + AsyncWrite + Unpin>(self, stream: S) -> Result<WebSocket<S>> {
         let target = Target::parse(&self.url)?;
-        self.handshake(stream, &target).await
+        Ok(self.handshake(stream, &target).await?.0)
     }
 
     async fn handshake<S: AsyncRead + AsyncWrite + Unpin>(
         &self,
         mut stream: S,
         target: &Target,
-    ) -> Result<WebSocket<S>> {
+    ) -> Result<(WebSocket<S>, Response)> {
         let mut request = ClientRequest::new(&target.host_header(), &target.resource)
             .deflate(self.config.protocol.deflate.clone());
         for p in &self.protocols {
@@ -266,8 +281,8 @@ impl ClientBuilder {
                             resp.deflate,
                             &buf[resp.consumed..],
                         );
-                        ws.set_protocol(resp.protocol);
-                        return Ok(ws);
+                        ws.set_protocol(resp.protocol.clone());
+                        return Ok((ws, resp));
                     }
                     Ok(None) => continue,
                     Err(wsx_proto::Error::UnexpectedStatus(status)) => {

@@ -412,7 +412,10 @@ impl Server {
 
     /// Accepts connections and runs `handler` on each in its own task until `shutdown`
     /// completes; then stops accepting, asks every connection to close with 1001, and
-    /// waits up to the drain timeout before dropping what is left.
+    /// waits up to the drain timeout before dropping what is left. A connection notices
+    /// the shutdown in [`WebSocket::recv`] (which sends the close and ends the stream), so
+    /// handlers should keep a `recv` in their loop, as a `select!` branch if they wait on
+    /// other things too.
     pub async fn run<H, Fut>(self, handler: H, shutdown: impl Future<Output = ()>) -> io::Result<()>
     where
         H: Fn(WebSocket<ServerStream>, Connected) -> Fut + Send + Sync + 'static,
