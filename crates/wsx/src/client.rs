@@ -121,6 +121,10 @@ pub struct ClientBuilder {
 
 impl ClientBuilder {
     /// A builder for `url` (`ws://` or `wss://`).
+    ///
+    /// ```
+    /// let builder = wsx::ClientBuilder::new("wss://example.com/feed");
+    /// ```
     pub fn new(url: impl Into<String>) -> Self {
         ClientBuilder {
             url: url.into(),
@@ -134,72 +138,125 @@ impl ClientBuilder {
     }
 
     /// Replaces the whole configuration.
+    ///
+    /// ```
+    /// let builder = wsx::ClientBuilder::new("wss://example.com/feed").config(wsx::Config::default());
+    /// ```
     pub fn config(mut self, config: Config) -> Self {
         self.config = config;
         self
     }
 
     /// Adds a request header.
+    ///
+    /// ```
+    /// let builder = wsx::ClientBuilder::new("wss://example.com/feed").header("Authorization", "Bearer t0ken");
+    /// ```
     pub fn header(mut self, name: impl Into<String>, value: impl Into<String>) -> Self {
         self.headers.push((name.into(), value.into()));
         self
     }
 
     /// Offers a subprotocol (call again to offer more, most preferred first).
+    ///
+    /// ```
+    /// let builder = wsx::ClientBuilder::new("wss://example.com/feed").protocol("v2.feed").protocol("v1.feed");
+    /// ```
     pub fn protocol(mut self, protocol: impl Into<String>) -> Self {
         self.protocols.push(protocol.into());
         self
     }
 
     /// Sends an `Origin` header, as a browser would.
+    ///
+    /// ```
+    /// let builder = wsx::ClientBuilder::new("wss://example.com/feed").origin("https://app.example.com");
+    /// ```
     pub fn origin(mut self, origin: impl Into<String>) -> Self {
         self.origin = Some(origin.into());
         self
     }
 
     /// permessage-deflate to offer, or `None` to not offer it.
+    ///
+    /// ```
+    /// let builder = wsx::ClientBuilder::new("wss://example.com/feed").compression(None);
+    /// ```
     pub fn compression(mut self, deflate: Option<DeflateConfig>) -> Self {
         self.config.protocol.deflate = deflate;
         self
     }
 
     /// Time for TCP connect, proxy tunnel and TLS handshake.
+    ///
+    /// ```
+    /// let builder = wsx::ClientBuilder::new("wss://example.com/feed").connect_timeout(std::time::Duration::from_secs(3));
+    /// ```
     pub fn connect_timeout(mut self, timeout: Duration) -> Self {
         self.config.connect_timeout = timeout;
         self
     }
 
     /// Time for the WebSocket opening handshake.
+    ///
+    /// ```
+    /// let builder = wsx::ClientBuilder::new("wss://example.com/feed").handshake_timeout(std::time::Duration::from_secs(5));
+    /// ```
     pub fn handshake_timeout(mut self, timeout: Duration) -> Self {
         self.config.handshake_timeout = timeout;
         self
     }
 
     /// TLS configuration for `wss://` (default: [`crate::tls::default_client_config`]).
+    ///
+    /// ```
+    /// let builder = wsx::ClientBuilder::new("wss://example.com/feed").tls_config(wsx::tls::default_client_config());
+    /// ```
     pub fn tls_config(mut self, config: Arc<ClientConfig>) -> Self {
         self.tls = Some(config);
         self
     }
 
     /// Tunnels through this proxy instead of the environment's.
+    ///
+    /// ```
+    /// let builder = wsx::ClientBuilder::new("wss://example.com/feed").proxy(wsx::Proxy::parse("socks5://127.0.0.1:1080").unwrap());
+    /// ```
     pub fn proxy(mut self, proxy: Proxy) -> Self {
         self.proxy = ProxySetting::Explicit(proxy);
         self
     }
 
     /// Connects directly, ignoring proxy environment variables.
+    ///
+    /// ```
+    /// let builder = wsx::ClientBuilder::new("wss://example.com/feed").no_proxy();
+    /// ```
     pub fn no_proxy(mut self) -> Self {
         self.proxy = ProxySetting::Direct;
         self
     }
 
     /// Connects: TCP (through the proxy, if any), TLS for `wss://`, then the handshake.
+    ///
+    /// ```no_run
+    /// # async fn demo() -> wsx::Result<()> {
+    /// let ws = wsx::ClientBuilder::new("ws://127.0.0.1:9002/").connect().await?;
+    /// # Ok(()) }
+    /// ```
     pub async fn connect(self) -> Result<WebSocket<ClientStream>> {
         Ok(self.connect_with_response().await?.0)
     }
 
     /// Like [`connect`](Self::connect), and also returns the server's `101` response, for
     /// its headers (a `Set-Cookie`, a server-chosen session id).
+    ///
+    /// ```no_run
+    /// # async fn demo() -> wsx::Result<()> {
+    /// let (ws, response) = wsx::ClientBuilder::new("ws://127.0.0.1:9002/").connect_with_response().await?;
+    /// println!("{:?}", response.headers.get("set-cookie"));
+    /// # Ok(()) }
+    /// ```
     pub async fn connect_with_response(self) -> Result<(WebSocket<ClientStream>, Response)> {
         let target = Target::parse(&self.url)?;
         let proxy = match &self.proxy {
@@ -244,6 +301,13 @@ impl ClientBuilder {
 
     /// Runs the opening handshake over a transport you connected yourself (a Unix socket,
     /// an in-memory pipe); the URL still supplies `Host` and the path.
+    ///
+    /// ```no_run
+    /// # async fn demo() -> wsx::Result<()> {
+    /// let unix = tokio::net::UnixStream::connect("/run/app.sock").await?;
+    /// let ws = wsx::ClientBuilder::new("ws://localhost/socket").connect_on(unix).await?;
+    /// # Ok(()) }
+    /// ```
     pub async fn connect_on<S: AsyncRead + AsyncWrite + Unpin>(self, stream: S) -> Result<WebSocket<S>> {
         let target = Target::parse(&self.url)?;
         Ok(self.handshake(stream, &target).await?.0)

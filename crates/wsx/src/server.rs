@@ -35,18 +35,30 @@ pub struct AcceptOptions {
 
 impl AcceptOptions {
     /// Accept with no subprotocol and no extra headers.
+    ///
+    /// ```
+    /// let opts = wsx::AcceptOptions::new();
+    /// ```
     pub fn new() -> Self {
         Self::default()
     }
 
     /// Answer with this subprotocol; it must be one the client offered
     /// ([`Request::select_protocol`] picks one).
+    ///
+    /// ```
+    /// let opts = wsx::AcceptOptions::new().protocol("chat.v2");
+    /// ```
     pub fn protocol(mut self, protocol: impl Into<String>) -> Self {
         self.protocol = Some(protocol.into());
         self
     }
 
     /// Adds a response header (e.g. `Set-Cookie`).
+    ///
+    /// ```
+    /// let opts = wsx::AcceptOptions::new().header("Set-Cookie", "sid=42; HttpOnly");
+    /// ```
     pub fn header(mut self, name: impl Into<String>, value: impl Into<String>) -> Self {
         self.headers.push((name.into(), value.into()));
         self
@@ -80,6 +92,10 @@ pub struct Rejection {
 
 impl Rejection {
     /// A rejection with `status` (4xx or 5xx) and `reason`.
+    ///
+    /// ```
+    /// let r = wsx::Rejection::new(429, "slow down");
+    /// ```
     pub fn new(status: u16, reason: impl Into<String>) -> Self {
         Rejection {
             status,
@@ -88,21 +104,38 @@ impl Rejection {
     }
 
     /// 403 Forbidden.
+    ///
+    /// ```
+    /// assert_eq!(wsx::Rejection::forbidden("no").status(), 403);
+    /// ```
     pub fn forbidden(reason: impl Into<String>) -> Self {
         Self::new(403, reason)
     }
 
     /// The HTTP status.
+    ///
+    /// ```
+    /// assert_eq!(wsx::Rejection::new(401, "who are you?").status(), 401);
+    /// ```
     pub fn status(&self) -> u16 {
         self.status
     }
 
     /// The reason.
+    ///
+    /// ```
+    /// assert_eq!(wsx::Rejection::new(401, "who are you?").reason(), "who are you?");
+    /// ```
     pub fn reason(&self) -> &str {
         &self.reason
     }
 
     /// The complete HTTP response.
+    ///
+    /// ```
+    /// let bytes = wsx::Rejection::new(404, "no such room").to_http_response();
+    /// assert!(bytes.starts_with(b"HTTP/1.1 404 Not Found\r\n"));
+    /// ```
     pub fn to_http_response(&self) -> Vec<u8> {
         handshake::http_response(self.status, &[], &self.reason)
     }
@@ -138,6 +171,10 @@ impl OriginPolicy {
     /// Allows exactly these origins (`scheme://host[:port]`, compared without regard to
     /// case; `*` allows any). Requests without `Origin` (non-browser clients) are allowed
     /// unless [`require_origin`](Self::require_origin) is set.
+    ///
+    /// ```
+    /// let policy = wsx::OriginPolicy::allow(["https://app.example.com", "https://admin.example.com"]);
+    /// ```
     pub fn allow<S: Into<String>>(origins: impl IntoIterator<Item = S>) -> Self {
         OriginPolicy {
             allowed: origins
@@ -149,12 +186,23 @@ impl OriginPolicy {
     }
 
     /// Refuses requests that carry no `Origin` header.
+    ///
+    /// ```
+    /// let policy = wsx::OriginPolicy::allow(["https://app.example.com"]).require_origin();
+    /// ```
     pub fn require_origin(mut self) -> Self {
         self.allow_missing = false;
         self
     }
 
     /// Checks a request: `Err` is a 403 to send back.
+    ///
+    /// ```
+    /// use wsx_proto::handshake::{Headers, Request};
+    /// let policy = wsx::OriginPolicy::allow(["https://app.example.com"]);
+    /// let ok = Request::from_parts("GET", "/", true, Headers::from_pairs([("Origin", "https://APP.example.com")]));
+    /// assert!(policy.check(&ok).is_ok());
+    /// ```
     pub fn check(&self, request: &Request) -> std::result::Result<(), Rejection> {
         match request.origin() {
             None if self.allow_missing => Ok(()),
@@ -342,6 +390,12 @@ impl Server {
     /// Binds a listener, with a listen backlog of 4096: bursts of connections (a
     /// reconnect storm after a deploy) would overflow the usual 128 and wait a second for
     /// SYN retransmits. The kernel caps it at `net.core.somaxconn`.
+    ///
+    /// ```
+    /// # #[tokio::main(flavor = "current_thread")] async fn main() -> std::io::Result<()> {
+    /// let server = wsx::Server::bind("127.0.0.1:0").await?;
+    /// # Ok(()) }
+    /// ```
     pub async fn bind(addr: impl ToSocketAddrs) -> io::Result<Server> {
         let mut last = None;
         for addr in tokio::net::lookup_host(addr).await? {
@@ -360,6 +414,13 @@ impl Server {
     }
 
     /// Serves on an existing listener.
+    ///
+    /// ```
+    /// # #[tokio::main(flavor = "current_thread")] async fn main() -> std::io::Result<()> {
+    /// let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await?;
+    /// let server = wsx::Server::from_listener(listener);
+    /// # Ok(()) }
+    /// ```
     pub fn from_listener(listener: TcpListener) -> Server {
         Server {
             listener,
@@ -372,23 +433,51 @@ impl Server {
     }
 
     /// The bound address (useful after binding port 0).
+    ///
+    /// ```
+    /// # #[tokio::main(flavor = "current_thread")] async fn main() -> std::io::Result<()> {
+    /// let server = wsx::Server::bind("127.0.0.1:0").await?;
+    /// assert_ne!(server.local_addr()?.port(), 0);
+    /// # Ok(()) }
+    /// ```
     pub fn local_addr(&self) -> io::Result<SocketAddr> {
         self.listener.local_addr()
     }
 
     /// Sets the configuration of every connection.
+    ///
+    /// ```
+    /// # #[tokio::main(flavor = "current_thread")] async fn main() -> std::io::Result<()> {
+    /// let mut config = wsx::Config::default();
+    /// config.protocol.max_message_size = 64 << 10;
+    /// let server = wsx::Server::bind("127.0.0.1:0").await?.config(config);
+    /// # Ok(()) }
+    /// ```
     pub fn config(mut self, config: Config) -> Self {
         self.config = config;
         self
     }
 
     /// Serves `wss://` with this TLS configuration.
+    ///
+    /// ```no_run
+    /// # async fn demo() -> wsx::Result<()> {
+    /// let tls = wsx::tls::server_config_from_pem("cert.pem".as_ref(), "key.pem".as_ref())?;
+    /// let server = wsx::Server::bind("0.0.0.0:443").await?.tls(tls);
+    /// # Ok(()) }
+    /// ```
     pub fn tls(mut self, config: Arc<ServerConfig>) -> Self {
         self.tls = Some(TlsAcceptor::from(config));
         self
     }
 
     /// Most connections at once (default 10,000); more are refused with HTTP 503.
+    ///
+    /// ```
+    /// # #[tokio::main(flavor = "current_thread")] async fn main() -> std::io::Result<()> {
+    /// let server = wsx::Server::bind("127.0.0.1:0").await?.max_connections(50_000);
+    /// # Ok(()) }
+    /// ```
     pub fn max_connections(mut self, n: usize) -> Self {
         self.max_connections = n.max(1);
         self
@@ -396,12 +485,31 @@ impl Server {
 
     /// How long shutdown waits for connections to finish their close handshake before
     /// dropping them (default 5 s).
+    ///
+    /// ```
+    /// # #[tokio::main(flavor = "current_thread")] async fn main() -> std::io::Result<()> {
+    /// let server = wsx::Server::bind("127.0.0.1:0").await?.drain_timeout(std::time::Duration::from_secs(30));
+    /// # Ok(()) }
+    /// ```
     pub fn drain_timeout(mut self, timeout: Duration) -> Self {
         self.drain_timeout = timeout;
         self
     }
 
     /// Inspects each request before accepting it (auth, Origin, path, subprotocol).
+    ///
+    /// ```
+    /// # #[tokio::main(flavor = "current_thread")] async fn main() -> std::io::Result<()> {
+    /// let origins = wsx::OriginPolicy::allow(["https://app.example.com"]);
+    /// let server = wsx::Server::bind("127.0.0.1:0").await?.on_request(move |req| {
+    ///     origins.check(req)?;
+    ///     match req.path() {
+    ///         "/ws" => Ok(wsx::AcceptOptions::new()),
+    ///         _ => Err(wsx::Rejection::new(404, "not here")),
+    ///     }
+    /// });
+    /// # Ok(()) }
+    /// ```
     pub fn on_request(
         mut self,
         filter: impl Fn(&Request) -> std::result::Result<AcceptOptions, Rejection> + Send + Sync + 'static,

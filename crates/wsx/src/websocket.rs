@@ -139,43 +139,137 @@ impl<S: AsyncRead + AsyncWrite + Unpin> WebSocket<S> {
     }
 
     /// The subprotocol agreed in the handshake.
+    ///
+    /// ```
+    /// # #[tokio::main(flavor = "current_thread")] async fn main() -> wsx::Result<()> {
+    /// # use wsx_proto::Role;
+    /// # let (a, b) = tokio::io::duplex(1 << 16);
+    /// # let config = wsx::Config::default();
+    /// # let mut client = wsx::WebSocket::from_raw(a, Role::Client, &config, None, &[]);
+    /// # let mut server = wsx::WebSocket::from_raw(b, Role::Server, &config, None, &[]);
+    /// assert_eq!(client.protocol(), None); // from_raw: no handshake, no subprotocol
+    /// # Ok(()) }
+    /// ```
     pub fn protocol(&self) -> Option<&str> {
         self.protocol.as_deref()
     }
 
     /// Whether permessage-deflate was negotiated.
+    ///
+    /// ```
+    /// # #[tokio::main(flavor = "current_thread")] async fn main() -> wsx::Result<()> {
+    /// # use wsx_proto::Role;
+    /// # let (a, b) = tokio::io::duplex(1 << 16);
+    /// # let config = wsx::Config::default();
+    /// # let mut client = wsx::WebSocket::from_raw(a, Role::Client, &config, None, &[]);
+    /// # let mut server = wsx::WebSocket::from_raw(b, Role::Server, &config, None, &[]);
+    /// assert!(!client.is_compressed());
+    /// # Ok(()) }
+    /// ```
     pub fn is_compressed(&self) -> bool {
         self.conn.is_compressed()
     }
 
     /// The peer's close frame, once it arrived.
+    ///
+    /// ```
+    /// # #[tokio::main(flavor = "current_thread")] async fn main() -> wsx::Result<()> {
+    /// # use wsx_proto::Role;
+    /// # let (a, b) = tokio::io::duplex(1 << 16);
+    /// # let config = wsx::Config::default();
+    /// # let mut client = wsx::WebSocket::from_raw(a, Role::Client, &config, None, &[]);
+    /// # let mut server = wsx::WebSocket::from_raw(b, Role::Server, &config, None, &[]);
+    /// client.close(Some(wsx::CloseFrame::new(wsx::CloseCode::GOING_AWAY, "bye"))).await?;
+    /// assert!(server.recv().await.is_none());
+    /// assert_eq!(server.close_frame().unwrap().code, wsx::CloseCode::GOING_AWAY);
+    /// # Ok(()) }
+    /// ```
     pub fn close_frame(&self) -> Option<&CloseFrame> {
         self.close_frame.as_deref()
     }
 
     /// The close handshake state.
+    ///
+    /// ```
+    /// # #[tokio::main(flavor = "current_thread")] async fn main() -> wsx::Result<()> {
+    /// # use wsx_proto::Role;
+    /// # let (a, b) = tokio::io::duplex(1 << 16);
+    /// # let config = wsx::Config::default();
+    /// # let mut client = wsx::WebSocket::from_raw(a, Role::Client, &config, None, &[]);
+    /// # let mut server = wsx::WebSocket::from_raw(b, Role::Server, &config, None, &[]);
+    /// assert_eq!(client.state(), wsx_proto::State::Open);
+    /// # Ok(()) }
+    /// ```
     pub fn state(&self) -> State {
         self.conn.state()
     }
 
     /// Bytes queued but not yet written.
+    ///
+    /// ```
+    /// # #[tokio::main(flavor = "current_thread")] async fn main() -> wsx::Result<()> {
+    /// # use wsx_proto::Role;
+    /// # let (a, b) = tokio::io::duplex(1 << 16);
+    /// # let config = wsx::Config::default();
+    /// # let mut client = wsx::WebSocket::from_raw(a, Role::Client, &config, None, &[]);
+    /// # let mut server = wsx::WebSocket::from_raw(b, Role::Server, &config, None, &[]);
+    /// client.feed("queued").await?;
+    /// assert_eq!(client.queued_bytes(), 2 + 4 + 6); // header, mask key, payload
+    /// # Ok(()) }
+    /// ```
     pub fn queued_bytes(&self) -> usize {
         self.conn.pending_output()
     }
 
     /// The transport.
+    ///
+    /// ```
+    /// # #[tokio::main(flavor = "current_thread")] async fn main() -> wsx::Result<()> {
+    /// # use wsx_proto::Role;
+    /// # let (a, b) = tokio::io::duplex(1 << 16);
+    /// # let config = wsx::Config::default();
+    /// # let mut client = wsx::WebSocket::from_raw(a, Role::Client, &config, None, &[]);
+    /// # let mut server = wsx::WebSocket::from_raw(b, Role::Server, &config, None, &[]);
+    /// let _duplex: &tokio::io::DuplexStream = client.get_ref();
+    /// # Ok(()) }
+    /// ```
     pub fn get_ref(&self) -> &S {
         &self.io
     }
 
     /// The next message; `None` once the connection has closed normally. An `Err` ends
     /// the connection (its close frame has been sent); the next call returns `None`.
+    ///
+    /// ```
+    /// # #[tokio::main(flavor = "current_thread")] async fn main() -> wsx::Result<()> {
+    /// # use wsx_proto::Role;
+    /// # let (a, b) = tokio::io::duplex(1 << 16);
+    /// # let config = wsx::Config::default();
+    /// # let mut client = wsx::WebSocket::from_raw(a, Role::Client, &config, None, &[]);
+    /// # let mut server = wsx::WebSocket::from_raw(b, Role::Server, &config, None, &[]);
+    /// client.send("ping?").await?;
+    /// let msg = server.recv().await.unwrap()?;
+    /// assert_eq!(msg, wsx::Message::text("ping?"));
+    /// # Ok(()) }
+    /// ```
     pub async fn recv(&mut self) -> Option<Result<Message>> {
         poll_fn(|cx| self.poll_recv(cx)).await
     }
 
     /// Sends a message and waits until it is written. Waits first while the send queue
     /// is over its limit.
+    ///
+    /// ```
+    /// # #[tokio::main(flavor = "current_thread")] async fn main() -> wsx::Result<()> {
+    /// # use wsx_proto::Role;
+    /// # let (a, b) = tokio::io::duplex(1 << 16);
+    /// # let config = wsx::Config::default();
+    /// # let mut client = wsx::WebSocket::from_raw(a, Role::Client, &config, None, &[]);
+    /// # let mut server = wsx::WebSocket::from_raw(b, Role::Server, &config, None, &[]);
+    /// client.send(vec![1u8, 2, 3]).await?;
+    /// assert_eq!(server.recv().await.unwrap()?, wsx::Message::binary(vec![1u8, 2, 3]));
+    /// # Ok(()) }
+    /// ```
     pub async fn send(&mut self, message: impl Into<Message>) -> Result<()> {
         poll_fn(|cx| self.poll_ready_to_send(cx)).await?;
         self.queue(message.into())?;
@@ -186,6 +280,21 @@ impl<S: AsyncRead + AsyncWrite + Unpin> WebSocket<S> {
     /// its limit. The next [`recv`](Self::recv) writes it, together with everything else
     /// queued, before it waits for input; [`flush`](Self::flush) writes it at once. This
     /// is how an echo or a broadcast sends many messages with one system call.
+    ///
+    /// ```
+    /// # #[tokio::main(flavor = "current_thread")] async fn main() -> wsx::Result<()> {
+    /// # use wsx_proto::Role;
+    /// # let (a, b) = tokio::io::duplex(1 << 16);
+    /// # let config = wsx::Config::default();
+    /// # let mut client = wsx::WebSocket::from_raw(a, Role::Client, &config, None, &[]);
+    /// # let mut server = wsx::WebSocket::from_raw(b, Role::Server, &config, None, &[]);
+    /// client.feed("one").await?;
+    /// client.feed("two").await?;
+    /// client.flush().await?; // both frames in one write
+    /// assert_eq!(server.recv().await.unwrap()?, wsx::Message::text("one"));
+    /// assert_eq!(server.recv().await.unwrap()?, wsx::Message::text("two"));
+    /// # Ok(()) }
+    /// ```
     pub async fn feed(&mut self, message: impl Into<Message>) -> Result<()> {
         poll_fn(|cx| self.poll_ready_to_send(cx)).await?;
         self.queue(message.into())
@@ -202,6 +311,21 @@ impl<S: AsyncRead + AsyncWrite + Unpin> WebSocket<S> {
     /// Queues a message and writes what the transport takes right now, without waiting.
     /// Fails with [`Error::QueueFull`] when the queue is over its limit: the caller can
     /// drop the message or disconnect a consumer that does not keep up.
+    ///
+    /// ```
+    /// # #[tokio::main(flavor = "current_thread")] async fn main() -> wsx::Result<()> {
+    /// # use wsx_proto::Role;
+    /// # let (a, b) = tokio::io::duplex(1 << 16);
+    /// # let config = wsx::Config::default();
+    /// # let mut client = wsx::WebSocket::from_raw(a, Role::Client, &config, None, &[]);
+    /// # let mut server = wsx::WebSocket::from_raw(b, Role::Server, &config, None, &[]);
+    /// match server.try_send("tick") {
+    ///     Ok(()) => {}
+    ///     Err(wsx::Error::QueueFull) => { /* a slow consumer: drop the tick, or disconnect */ }
+    ///     Err(e) => return Err(e),
+    /// }
+    /// # Ok(()) }
+    /// ```
     pub fn try_send(&mut self, message: impl Into<Message>) -> Result<()> {
         self.queue_if_room(message.into())?;
         let waker = std::task::Waker::noop();
@@ -212,11 +336,35 @@ impl<S: AsyncRead + AsyncWrite + Unpin> WebSocket<S> {
     }
 
     /// Writes everything queued.
+    ///
+    /// ```
+    /// # #[tokio::main(flavor = "current_thread")] async fn main() -> wsx::Result<()> {
+    /// # use wsx_proto::Role;
+    /// # let (a, b) = tokio::io::duplex(1 << 16);
+    /// # let config = wsx::Config::default();
+    /// # let mut client = wsx::WebSocket::from_raw(a, Role::Client, &config, None, &[]);
+    /// # let mut server = wsx::WebSocket::from_raw(b, Role::Server, &config, None, &[]);
+    /// client.feed("a").await?;
+    /// client.flush().await?;
+    /// assert_eq!(client.queued_bytes(), 0);
+    /// # Ok(()) }
+    /// ```
     pub async fn flush(&mut self) -> Result<()> {
         poll_fn(|cx| self.poll_flush_out(cx)).await
     }
 
     /// Sends a ping.
+    ///
+    /// ```
+    /// # #[tokio::main(flavor = "current_thread")] async fn main() -> wsx::Result<()> {
+    /// # use wsx_proto::Role;
+    /// # let (a, b) = tokio::io::duplex(1 << 16);
+    /// # let config = wsx::Config::default();
+    /// # let mut client = wsx::WebSocket::from_raw(a, Role::Client, &config, None, &[]);
+    /// # let mut server = wsx::WebSocket::from_raw(b, Role::Server, &config, None, &[]);
+    /// client.ping(b"rtt").await?; // the server's recv() answers it with a pong
+    /// # Ok(()) }
+    /// ```
     pub async fn ping(&mut self, payload: &[u8]) -> Result<()> {
         self.conn.ping(payload)?;
         self.flush().await
@@ -226,6 +374,18 @@ impl<S: AsyncRead + AsyncWrite + Unpin> WebSocket<S> {
     /// [`recv`](Self::recv) until it returns `None` to receive what the peer sent before
     /// its own close frame and to finish the handshake (bounded by
     /// [`close_timeout`](wsx_proto::Config::close_timeout)); or drop the socket.
+    ///
+    /// ```
+    /// # #[tokio::main(flavor = "current_thread")] async fn main() -> wsx::Result<()> {
+    /// # use wsx_proto::Role;
+    /// # let (a, b) = tokio::io::duplex(1 << 16);
+    /// # let config = wsx::Config::default();
+    /// # let mut client = wsx::WebSocket::from_raw(a, Role::Client, &config, None, &[]);
+    /// # let mut server = wsx::WebSocket::from_raw(b, Role::Server, &config, None, &[]);
+    /// server.close(None).await?;
+    /// assert!(client.recv().await.is_none()); // the client saw the close and answered
+    /// # Ok(()) }
+    /// ```
     pub async fn close(&mut self, frame: Option<CloseFrame>) -> Result<()> {
         self.conn.close(frame)?;
         self.flush().await
@@ -239,6 +399,21 @@ impl<S: AsyncRead + AsyncWrite + Unpin> WebSocket<S> {
     }
 
     /// Splits into a reader and a writer that can be used from different tasks at once.
+    ///
+    /// ```
+    /// # #[tokio::main(flavor = "current_thread")] async fn main() -> wsx::Result<()> {
+    /// # use wsx_proto::Role;
+    /// # let (a, b) = tokio::io::duplex(1 << 16);
+    /// # let config = wsx::Config::default();
+    /// # let mut client = wsx::WebSocket::from_raw(a, Role::Client, &config, None, &[]);
+    /// # let mut server = wsx::WebSocket::from_raw(b, Role::Server, &config, None, &[]);
+    /// let (mut reader, mut writer) = server.split();
+    /// tokio::spawn(async move { writer.send("from another task").await });
+    /// client.send("hello").await?;
+    /// assert_eq!(client.recv().await.unwrap()?, wsx::Message::text("from another task"));
+    /// assert_eq!(reader.recv().await.unwrap()?, wsx::Message::text("hello"));
+    /// # Ok(()) }
+    /// ```
     pub fn split(self) -> (crate::split::WsReader<S>, crate::split::WsWriter<S>) {
         crate::split::split(self)
     }
