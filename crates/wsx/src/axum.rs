@@ -21,17 +21,14 @@
 
 use crate::config::Config;
 use crate::error::Error;
-use crate::hyper::{HyperStream, error_status, proto_request, switching_protocols};
+use crate::hyper::{HyperStream, error_status, proto_request, switching_protocols, upgraded};
 use crate::server::AcceptOptions;
 use crate::websocket::WebSocket;
 use axum_core::body::Body;
 use axum_core::extract::FromRequestParts;
 use axum_core::response::{IntoResponse, Response};
 use hyper::upgrade::OnUpgrade;
-use hyper_util::rt::TokioIo;
 use std::future::Future;
-use std::sync::Arc;
-use wsx_proto::Role;
 use wsx_proto::handshake::Request;
 
 /// Extracts a WebSocket upgrade request; answer it with [`on_upgrade`](Self::on_upgrade).
@@ -136,27 +133,12 @@ impl WebSocketUpgrade {
             Err(e) => return UpgradeRejection(e.into()).into_response(),
         };
         let response = switching_protocols(&accepted.headers, Body::empty());
-        let protocol = Arc::new(self.config.protocol.clone());
-        let limit = self.config.send_queue_limit;
-        let on_upgrade = self.on_upgrade;
+        let ws = upgraded(self.on_upgrade, &self.config, accepted);
         tokio::spawn(async move {
-            let upgraded = match on_upgrade.await {
-                Ok(u) => u,
-                Err(e) => {
-                    tracing::debug!(error = %e, "upgrade failed");
-                    return;
-                }
-            };
-            let mut ws = WebSocket::with_protocol_config(
-                TokioIo::new(upgraded),
-                Role::Server,
-                protocol,
-                limit,
-                accepted.deflate,
-                &[],
-            );
-            ws.set_protocol(accepted.protocol);
-            callback(ws).await;
+            match ws.await {
+                Ok(ws) => callback(ws).await,
+                Err(e) => tracing::debug!(error = %e, "upgrade failed"),
+            }
         });
         response
     }

@@ -96,16 +96,25 @@ pub fn upgrade<B>(
 ) -> Result<(http::Response<Full<Bytes>>, Upgrading)> {
     let proto_req = to_proto_request(req);
     let accepted = proto_req.accept(&options.to_proto(config.protocol.deflate.as_ref()))?;
-    let on_upgrade = hyper::upgrade::on(req);
     let response = switching_protocols(&accepted.headers, Full::new(Bytes::new()));
+    let fut = upgraded(hyper::upgrade::on(req), config, accepted);
+    Ok((response, Upgrading(Box::pin(fut))))
+}
+
+/// The WebSocket over a connection hyper hands over once it has sent the `101`.
+pub(crate) fn upgraded(
+    on_upgrade: hyper::upgrade::OnUpgrade,
+    config: &Config,
+    accepted: handshake::Accepted,
+) -> impl Future<Output = Result<WebSocket<HyperStream>>> + Send + 'static {
     let protocol = Arc::new(config.protocol.clone());
     let limit = config.send_queue_limit;
-    let fut = async move {
-        let upgraded = on_upgrade
+    async move {
+        let io = on_upgrade
             .await
             .map_err(|e| Error::Io(std::io::Error::other(e)))?;
         let mut ws = WebSocket::with_protocol_config(
-            TokioIo::new(upgraded),
+            TokioIo::new(io),
             Role::Server,
             protocol,
             limit,
@@ -114,8 +123,7 @@ pub fn upgrade<B>(
         );
         ws.set_protocol(accepted.protocol);
         Ok(ws)
-    };
-    Ok((response, Upgrading(Box::pin(fut))))
+    }
 }
 
 pub(crate) fn switching_protocols<T>(headers: &[(String, String)], body: T) -> http::Response<T> {
