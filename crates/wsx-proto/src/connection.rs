@@ -160,17 +160,72 @@ fn validated_str(bytes: &[u8]) -> &str {
 }
 
 /// Keepalive, idle and close-handshake deadlines. Inert until the driver first calls
-/// [`Connection::handle_timeout`].
+/// [`Connection::handle_timeout`]. Deadlines are milliseconds after that first call
+/// (`origin`): 4 bytes each instead of an `Instant`'s 16, in every idle connection.
 #[derive(Debug, Default)]
 struct Timers {
-    /// The latest time the driver handed in; `None` until the first call.
-    now: Option<Instant>,
-    keepalive: Option<Instant>,
+    origin: Option<Instant>,
+    keepalive: Deadline,
+    idle: Deadline,
+    close: Deadline,
     awaiting_pong: bool,
-    frames_seen: u64,
-    idle: Option<Instant>,
-    messages_seen: u64,
-    close: Option<Instant>,
+    frames_seen: u32,
+    messages_seen: u32,
+}
+
+/// Milliseconds after `Timers::origin`; `NONE` when not armed.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord)]
+struct Deadline(u32);
+
+impl Default for Deadline {
+    fn default() -> Self {
+        Deadline::NONE
+    }
+}
+
+impl Deadline {
+    const NONE: Deadline = Deadline(u32::MAX);
+
+    fn get(self) -> Option<u32> {
+        (self != Deadline::NONE).then_some(self.0)
+    }
+}
+
+impl Timers {
+    /// `t` as milliseconds after the origin. Connections older than ~24 days move the
+    /// origin forward first (see `rebase`), so this never saturates in practice.
+    fn ms(&self, t: Instant) -> u32 {
+        let origin = self.origin.expect("timers started");
+        t.saturating_duration_since(origin)
+            .as_millis()
+            .min(u32::MAX as u128 - 1) as u32
+    }
+
+    fn after(&self, now: u32, d: std::time::Duration) -> Deadline {
+        Deadline(
+            now.saturating_add(d.as_millis().min(u32::MAX as u128) as u32)
+                .min(u32::MAX - 1),
+        )
+    }
+
+    fn instant(&self, d: Deadline) -> Option<Instant> {
+        Some(self.origin? + std::time::Duration::from_millis(d.get()?.into()))
+    }
+
+    /// Moves the origin to `now` once it is half the range away, shifting the deadlines.
+    fn rebase(&mut self, now: Instant) {
+        let shift = self.ms(now);
+        if shift < 1 << 31 {
+            return;
+        }
+        self.origin =
+            Some(self.origin.expect("timers started") + std::time::Duration::from_millis(shift.into()));
+        for d in [&mut self.keepalive, &mut self.idle, &mut self.close] {
+            if let Some(ms) = d.get() {
+                *d = Deadline(ms.saturating_sub(shift));
+            }
+        }
+    }
 }
 
 /// One WebSocket connection after the opening handshake.
@@ -208,8 +263,9 @@ pub struct Connection {
     pending_error: Option<Box<Error>>,
     close_transport: bool,
     timers: Timers,
-    frames_in: u64,
-    messages: u64,
+    /// Counters the timers compare, wrapping: only whether they moved matters.
+    frames_in: u32,
+    messages: u32,
     /// Bytes at the front of `rbuf` lent out by `poll_event_ref`, reclaimed on the next call.
     lent: usize,
     /// The peer's close frame, between parsing it and handing it out.
@@ -504,7 +560,7 @@ impl Connection {
                 return Ok(None);
             }
             let frame = self.frame.take().expect("frame in progress");
-            self.frames_in += 1;
+            self.frames_in = self.frames_in.wrapping_add(1);
             if let Some(ready) = self.on_frame(frame.header, frame.len)? {
                 return Ok(Some(ready));
             }
@@ -586,7 +642,7 @@ impl Connection {
                 let compressed = h.rsv & RSV1 != 0;
                 if h.fin && !compressed {
                     // The common case: one frame, its payload handed out where it lies.
-                    self.messages += 1;
+                    self.messages = self.messages.wrapping_add(1);
                     if text {
                         self.utf8.finish().map_err(|_| Error::InvalidUtf8)?;
                     }
@@ -664,7 +720,7 @@ impl Connection {
             self.utf8.finish().map_err(|_| Error::InvalidUtf8)?;
         }
         msg.done = true;
-        self.messages += 1;
+        self.messages = self.messages.wrapping_add(1);
         Ok(Some(Ready::Assembled))
     }
 
@@ -759,7 +815,7 @@ impl Connection {
         if self.state != State::Open {
             return Err(Error::Closed);
         }
-        self.messages += 1;
+        self.messages = self.messages.wrapping_add(1);
         match self.deflate.as_mut() {
             Some(codec) if payload.as_slice().len() >= codec.threshold => {
                 let compressed = codec.compress(payload.as_slice())?;
@@ -989,15 +1045,16 @@ impl Connection {
     /// ```
     pub fn poll_timeout(&self) -> Option<Instant> {
         let t = &self.timers;
-        let now = t.now?;
+        let origin = t.origin?;
         if self.needs_close_timer() {
-            return Some(t.close.unwrap_or(now)); // `now`: arm it at once
+            // Not armed yet: the origin is in the past, so the driver calls back at once.
+            return Some(t.instant(t.close).unwrap_or(origin));
         }
         // Keepalive and idle timers only run while open; a spent close timer is not armed.
         if self.state != State::Open {
             return None;
         }
-        [t.keepalive, t.idle].into_iter().flatten().min()
+        t.instant(t.keepalive.min(t.idle))
     }
 
     fn needs_close_timer(&self) -> bool {
@@ -1021,18 +1078,23 @@ impl Connection {
     /// assert!(matches!(e, Error::KeepaliveTimeout(_)));
     /// ```
     pub fn handle_timeout(&mut self, now: Instant) -> Result<()> {
-        let first = self.timers.now.is_none();
-        self.timers.now = Some(now);
-        if first {
-            self.timers.keepalive = self.config.ping_interval.map(|d| now + d);
-            self.timers.idle = self.config.idle_timeout.map(|d| now + d);
-            self.timers.frames_seen = self.frames_in;
-            self.timers.messages_seen = self.messages;
+        let t = &mut self.timers;
+        if t.origin.is_none() {
+            t.origin = Some(now);
+            t.keepalive = self
+                .config
+                .ping_interval
+                .map_or(Deadline::NONE, |d| t.after(0, d));
+            t.idle = self.config.idle_timeout.map_or(Deadline::NONE, |d| t.after(0, d));
+            t.frames_seen = self.frames_in;
+            t.messages_seen = self.messages;
         }
+        t.rebase(now);
+        let now_ms = t.ms(now);
         if self.needs_close_timer() {
-            match self.timers.close {
-                None => self.timers.close = Some(now + self.config.close_timeout),
-                Some(t) if now >= t => {
+            match self.timers.close.get() {
+                None => self.timers.close = self.timers.after(now_ms, self.config.close_timeout),
+                Some(due) if now_ms >= due => {
                     self.state = State::Closed;
                     self.close_transport = true;
                     self.drop_input();
@@ -1041,38 +1103,67 @@ impl Connection {
             }
         }
         if self.state != State::Open {
-            self.timers.keepalive = None;
-            self.timers.idle = None;
+            self.timers.keepalive = Deadline::NONE;
+            self.timers.idle = Deadline::NONE;
             return Ok(());
         }
-        if let (Some(t), Some(interval)) = (self.timers.keepalive, self.config.ping_interval)
-            && now >= t
+        if let (Some(due), Some(interval)) = (self.timers.keepalive.get(), self.config.ping_interval)
+            && now_ms >= due
         {
             if self.frames_in != self.timers.frames_seen {
                 // Anything received proves the peer alive; wait a full interval again.
                 self.timers.frames_seen = self.frames_in;
                 self.timers.awaiting_pong = false;
-                self.timers.keepalive = Some(now + interval);
+                self.timers.keepalive = self.timers.after(now_ms, interval);
             } else if self.timers.awaiting_pong {
                 let e = self.fail(Error::KeepaliveTimeout(self.config.pong_timeout));
                 return Err(e);
             } else {
                 self.write_frame(true, 0, OpCode::Ping, Payload::Borrowed(b"wsx-keepalive"));
                 self.timers.awaiting_pong = true;
-                self.timers.keepalive = Some(now + self.config.pong_timeout);
+                self.timers.keepalive = self.timers.after(now_ms, self.config.pong_timeout);
             }
         }
-        if let (Some(t), Some(limit)) = (self.timers.idle, self.config.idle_timeout)
-            && now >= t
+        if let (Some(due), Some(limit)) = (self.timers.idle.get(), self.config.idle_timeout)
+            && now_ms >= due
         {
             if self.messages != self.timers.messages_seen {
                 self.timers.messages_seen = self.messages;
-                self.timers.idle = Some(now + limit);
+                self.timers.idle = self.timers.after(now_ms, limit);
             } else {
                 self.close(Some(CloseFrame::new(CloseCode::GOING_AWAY, "idle timeout")))?;
-                self.timers.close = Some(now + self.config.close_timeout);
+                self.timers.close = self.timers.after(now_ms, self.config.close_timeout);
             }
         }
         Ok(())
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use std::time::Duration;
+
+    /// Deadlines are u32 milliseconds after the first tick; a month-old connection must
+    /// still ping on time and notice a silent peer.
+    #[test]
+    fn timers_keep_working_after_a_month() {
+        let mut c = Connection::new(Role::Server, Config::default());
+        let t0 = Instant::now();
+        c.handle_timeout(t0).unwrap();
+        let month = t0 + Duration::from_secs(30 * 24 * 3600);
+        c.handle_timeout(month).unwrap(); // silent for a month: a ping goes out
+        assert_eq!(c.take_output()[0], 0x89);
+        assert_eq!(c.poll_timeout(), Some(month + Duration::from_secs(20)));
+        // The pong (masked, empty) arrives; at the pong deadline the keepalive re-arms.
+        c.receive(&[0x8a, 0x80, 1, 2, 3, 4]);
+        assert!(matches!(c.poll_event(), Ok(Some(Event::Pong(_)))));
+        let later = month + Duration::from_secs(20);
+        c.handle_timeout(later).unwrap();
+        assert_eq!(c.poll_timeout(), Some(later + Duration::from_secs(30)));
+        // Then silence again: ping, and failure after the pong timeout.
+        c.handle_timeout(later + Duration::from_secs(30)).unwrap();
+        let e = c.handle_timeout(later + Duration::from_secs(50)).unwrap_err();
+        assert!(matches!(e, Error::KeepaliveTimeout(_)));
     }
 }

@@ -40,8 +40,9 @@ impl Payload<'_> {
 
 #[derive(Debug, Default)]
 pub(crate) struct OutQueue {
-    /// Complete chunks, written before `tail`.
-    chunks: VecDeque<Bytes>,
+    /// Complete chunks, written before `tail`. Boxed: only large shared payloads need
+    /// it, and an idle connection should not carry its room.
+    chunks: Option<Box<VecDeque<Bytes>>>,
     /// Where small frames accumulate.
     tail: BytesMut,
     /// Total unwritten bytes.
@@ -61,8 +62,9 @@ impl OutQueue {
         match (header.mask, payload) {
             (None, Payload::Shared(b)) if b.len() >= SHARE_MIN => {
                 self.tail.extend_from_slice(&h[..n]);
-                self.chunks.push_back(self.tail.split().freeze());
-                self.chunks.push_back(b);
+                let chunks = self.chunks.get_or_insert_with(Default::default);
+                chunks.push_back(self.tail.split().freeze());
+                chunks.push_back(b);
             }
             (mask, p) => {
                 self.tail.reserve(n + body_len);
@@ -82,6 +84,7 @@ impl OutQueue {
         for chunk in self
             .chunks
             .iter()
+            .flat_map(|c| c.iter())
             .map(|c| &c[..])
             .chain(std::iter::once(&self.tail[..]))
         {
@@ -101,10 +104,10 @@ impl OutQueue {
         assert!(n <= self.len, "advanced past the queued output");
         self.len -= n;
         while n > 0 {
-            match self.chunks.front_mut() {
+            match self.chunks.as_mut().and_then(|c| c.front_mut()) {
                 Some(c) if c.len() <= n => {
                     n -= c.len();
-                    self.chunks.pop_front();
+                    self.chunks.as_mut().expect("a chunk was found").pop_front();
                 }
                 Some(c) => {
                     c.advance(n);
@@ -121,13 +124,12 @@ impl OutQueue {
     /// Takes everything as one buffer (copying only if large payloads were shared).
     pub(crate) fn take(&mut self) -> BytesMut {
         self.len = 0;
-        if self.chunks.is_empty() {
+        let Some(chunks) = self.chunks.take().filter(|c| !c.is_empty()) else {
             return self.tail.split();
-        }
-        let mut all =
-            BytesMut::with_capacity(self.chunks.iter().map(Bytes::len).sum::<usize>() + self.tail.len());
-        for c in self.chunks.drain(..) {
-            all.extend_from_slice(&c);
+        };
+        let mut all = BytesMut::with_capacity(chunks.iter().map(Bytes::len).sum::<usize>() + self.tail.len());
+        for c in chunks.iter() {
+            all.extend_from_slice(c);
         }
         all.extend_from_slice(&self.tail);
         self.tail.clear();
@@ -138,7 +140,7 @@ impl OutQueue {
     pub(crate) fn shrink(&mut self) {
         if self.len == 0 {
             self.tail = BytesMut::new();
-            self.chunks = VecDeque::new();
+            self.chunks = None;
         }
     }
 }
