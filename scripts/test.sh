@@ -38,7 +38,8 @@ if [ "${WSX_SKIP_AUTOBAHN:-0}" != 1 ]; then
   for run in "server-echo_std:$p1" "server-wsx:$p2" "client:$p3"; do
     name=${run%%:*} pid=${run##*:}
     if wait "$pid"; then
-      echo "autobahn $name: passed ($(grep -E '^wsx: cases=' "autobahn/reports/$name.log" | tail -1))"
+      echo "autobahn $name: $(grep -E '^PASS: ' "autobahn/reports/$name.log" | tail -1)"
+      grep -E '^[^ ].*: cases=' "autobahn/reports/$name.log" | tail -1
     else
       echo "autobahn $name: FAILED; its log:"
       tail -40 "autobahn/reports/$name.log"
