@@ -19,7 +19,6 @@ use hyper::service::service_fn;
 use hyper::{Request, Response};
 use std::sync::Arc;
 use std::sync::atomic::{AtomicU64, Ordering};
-use tokio::net::TcpListener;
 use tokio::sync::{Mutex, broadcast};
 
 /// (sender id, opcode, payload): the payload is shared by every recipient.
@@ -78,47 +77,32 @@ async fn handle_client(
 }
 
 fn main() -> std::io::Result<()> {
-    let mut listen = "127.0.0.1:9003".to_owned();
-    let mut args = std::env::args().skip(1);
-    while let Some(a) = args.next() {
-        match (a.as_str(), args.next()) {
-            ("--listen", Some(v)) => listen = v,
-            _ => {
-                eprintln!("usage: fastwebsockets-broadcast [--listen ADDR]");
-                std::process::exit(2);
-            }
-        }
-    }
-    tokio::runtime::Builder::new_current_thread()
-        .enable_all()
-        .build()?
-        .block_on(async move {
-            let listener = TcpListener::bind(&listen).await?;
-            println!("listening on {}", listener.local_addr()?);
-            let (tx, _) = broadcast::channel::<Item>(1024);
-            let next_id = AtomicU64::new(0);
-            loop {
-                let (stream, _) = listener.accept().await?;
-                let _ = stream.set_nodelay(true);
-                let me = next_id.fetch_add(1, Ordering::Relaxed);
+    let listen = wsx_bench_common::listen_arg(
+        "fastwebsockets-broadcast [--listen ADDR]",
+        "127.0.0.1:9003",
+        |_, _| false,
+    );
+    let (tx, _) = broadcast::channel::<Item>(1024);
+    let next_id = AtomicU64::new(0);
+    wsx_bench_common::serve(&listen, move |stream| {
+        let me = next_id.fetch_add(1, Ordering::Relaxed);
+        let tx = tx.clone();
+        async move {
+            let io = hyper_util::rt::TokioIo::new(stream);
+            let service = service_fn(move |mut req: Request<Incoming>| {
                 let tx = tx.clone();
-                tokio::spawn(async move {
-                    let io = hyper_util::rt::TokioIo::new(stream);
-                    let service = service_fn(move |mut req: Request<Incoming>| {
-                        let tx = tx.clone();
-                        async move {
-                            let (response, fut) = upgrade::upgrade(&mut req)?;
-                            tokio::spawn(async move {
-                                let _ = handle_client(fut, me, tx).await;
-                            });
-                            Ok::<Response<Empty<Bytes>>, WebSocketError>(response)
-                        }
+                async move {
+                    let (response, fut) = upgrade::upgrade(&mut req)?;
+                    tokio::spawn(async move {
+                        let _ = handle_client(fut, me, tx).await;
                     });
-                    let _ = http1::Builder::new()
-                        .serve_connection(io, service)
-                        .with_upgrades()
-                        .await;
-                });
-            }
-        })
+                    Ok::<Response<Empty<Bytes>>, WebSocketError>(response)
+                }
+            });
+            let _ = http1::Builder::new()
+                .serve_connection(io, service)
+                .with_upgrades()
+                .await;
+        }
+    })
 }

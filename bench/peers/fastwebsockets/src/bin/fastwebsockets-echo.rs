@@ -15,7 +15,6 @@ use hyper::body::{Bytes, Incoming};
 use hyper::server::conn::http1;
 use hyper::service::service_fn;
 use hyper::{Request, Response};
-use tokio::net::TcpListener;
 
 async fn handle_client(fut: upgrade::UpgradeFut) -> Result<(), WebSocketError> {
     let mut ws = fut.await?;
@@ -42,34 +41,15 @@ async fn server_upgrade(mut req: Request<Incoming>) -> Result<Response<Empty<Byt
 }
 
 fn main() -> std::io::Result<()> {
-    let mut listen = "127.0.0.1:9002".to_owned();
-    let mut args = std::env::args().skip(1);
-    while let Some(a) = args.next() {
-        match (a.as_str(), args.next()) {
-            ("--listen", Some(v)) => listen = v,
-            _ => {
-                eprintln!("usage: fastwebsockets-echo [--listen ADDR]");
-                std::process::exit(2);
-            }
-        }
-    }
-    tokio::runtime::Builder::new_current_thread()
-        .enable_all()
-        .build()?
-        .block_on(async move {
-            let listener = TcpListener::bind(&listen).await?;
-            println!("listening on {}", listener.local_addr()?);
-            loop {
-                let (stream, _) = listener.accept().await?;
-                // wsx and Node's ws set TCP_NODELAY on every connection; so do all the peers.
-                let _ = stream.set_nodelay(true);
-                tokio::spawn(async move {
-                    let io = hyper_util::rt::TokioIo::new(stream);
-                    let _ = http1::Builder::new()
-                        .serve_connection(io, service_fn(server_upgrade))
-                        .with_upgrades()
-                        .await;
-                });
-            }
-        })
+    let listen =
+        wsx_bench_common::listen_arg("fastwebsockets-echo [--listen ADDR]", "127.0.0.1:9002", |_, _| {
+            false
+        });
+    wsx_bench_common::serve(&listen, |stream| async move {
+        let io = hyper_util::rt::TokioIo::new(stream);
+        let _ = http1::Builder::new()
+            .serve_connection(io, service_fn(server_upgrade))
+            .with_upgrades()
+            .await;
+    })
 }

@@ -8,41 +8,25 @@
 
 use futures_util::{SinkExt as _, StreamExt as _};
 use std::sync::atomic::{AtomicU64, Ordering};
-use tokio::net::{TcpListener, TcpStream};
+use tokio::net::TcpStream;
 use tokio::sync::broadcast;
 use tokio_tungstenite::tungstenite::Message;
 
 fn main() -> std::io::Result<()> {
-    let mut listen = "127.0.0.1:9003".to_owned();
-    let mut args = std::env::args().skip(1);
-    while let Some(a) = args.next() {
-        match (a.as_str(), args.next()) {
-            ("--listen", Some(v)) => listen = v,
-            _ => {
-                eprintln!("usage: tungstenite-broadcast [--listen ADDR]");
-                std::process::exit(2);
-            }
-        }
-    }
-    tokio::runtime::Builder::new_current_thread()
-        .enable_all()
-        .build()?
-        .block_on(async move {
-            let listener = TcpListener::bind(&listen).await?;
-            println!("listening on {}", listener.local_addr()?);
-            // (sender id, message): a binary or text payload is `Bytes`, shared by all.
-            let (tx, _) = broadcast::channel::<(u64, Message)>(1024);
-            let next_id = AtomicU64::new(0);
-            loop {
-                let (stream, _) = listener.accept().await?;
-                let me = next_id.fetch_add(1, Ordering::Relaxed);
-                tokio::spawn(serve(stream, me, tx.clone()));
-            }
-        })
+    let listen = wsx_bench_common::listen_arg(
+        "tungstenite-broadcast [--listen ADDR]",
+        "127.0.0.1:9003",
+        |_, _| false,
+    );
+    // (sender id, message): a binary or text payload is `Bytes`, shared by all.
+    let (tx, _) = broadcast::channel::<(u64, Message)>(1024);
+    let next_id = AtomicU64::new(0);
+    wsx_bench_common::serve(&listen, move |stream| {
+        serve(stream, next_id.fetch_add(1, Ordering::Relaxed), tx.clone())
+    })
 }
 
 async fn serve(stream: TcpStream, me: u64, tx: broadcast::Sender<(u64, Message)>) {
-    let _ = stream.set_nodelay(true);
     let mut rx = tx.subscribe();
     let Ok(ws) = tokio_tungstenite::accept_async(stream).await else {
         return;

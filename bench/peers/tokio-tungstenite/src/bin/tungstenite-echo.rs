@@ -15,7 +15,7 @@
 //!   (one `write` syscall) per message.
 
 use futures_util::{SinkExt as _, StreamExt as _, TryStreamExt as _, future};
-use tokio::net::{TcpListener, TcpStream};
+use tokio::net::TcpStream;
 use tokio_tungstenite::tungstenite::Message;
 
 #[derive(Clone, Copy)]
@@ -25,36 +25,27 @@ enum Mode {
 }
 
 fn main() -> std::io::Result<()> {
-    let mut listen = "127.0.0.1:9002".to_owned();
     let mut mode = Mode::Forward;
-    let mut args = std::env::args().skip(1);
-    while let Some(a) = args.next() {
-        match (a.as_str(), args.next()) {
-            ("--listen", Some(v)) => listen = v,
-            ("--mode", Some(v)) if v == "forward" => mode = Mode::Forward,
-            ("--mode", Some(v)) if v == "loop" => mode = Mode::Loop,
-            _ => {
-                eprintln!("usage: tungstenite-echo [--listen ADDR] [--mode forward|loop]");
-                std::process::exit(2);
+    let listen = wsx_bench_common::listen_arg(
+        "tungstenite-echo [--listen ADDR] [--mode forward|loop]",
+        "127.0.0.1:9002",
+        |name, value| match (name, value) {
+            ("--mode", "forward") => {
+                mode = Mode::Forward;
+                true
             }
-        }
-    }
-    tokio::runtime::Builder::new_current_thread()
-        .enable_all()
-        .build()?
-        .block_on(async move {
-            let listener = TcpListener::bind(&listen).await?;
-            println!("listening on {}", listener.local_addr()?);
-            loop {
-                let (stream, _) = listener.accept().await?;
-                tokio::spawn(serve(stream, mode));
+            ("--mode", "loop") => {
+                mode = Mode::Loop;
+                true
             }
-        })
+            _ => false,
+        },
+    );
+    wsx_bench_common::serve(&listen, move |stream| serve(stream, mode))
 }
 
 async fn serve(stream: TcpStream, mode: Mode) {
     // wsx and Node's ws set TCP_NODELAY on every connection; so do all the peers.
-    let _ = stream.set_nodelay(true);
     let Ok(ws) = tokio_tungstenite::accept_async(stream).await else {
         return;
     };
