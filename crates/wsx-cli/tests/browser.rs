@@ -11,15 +11,14 @@
 //! parses: per URL, the echo checks, `ws.extensions`, the close event, and the handshake
 //! headers seen through the DevTools protocol.
 
-#[path = "../../wsx/tests/common/mod.rs"]
-mod common;
+use wsx_test_support as support;
 
-use common::certs::TestCerts;
-use common::json::Json;
-use common::{INSTALL_HINT, Peer, STEP_TIMEOUT, TempDir, peer_script, peers_dir, require_node_module};
 use std::path::Path;
 use std::process::Command;
 use std::time::Duration;
+use support::certs::TestCerts;
+use support::json::Json;
+use support::{INSTALL_HINT, Peer, STEP_TIMEOUT, TempDir, peer_script, peers_dir, require_node_module};
 
 const CHROMIUM: &str = "/usr/bin/chromium";
 
@@ -76,7 +75,7 @@ fn chromium_websocket_against_wsx_echo_over_ws_and_wss() {
         .current_dir(peers_dir())
         .env("PLAYWRIGHT_SKIP_BROWSER_DOWNLOAD", "1")
         .env("WSX_CHROMIUM", CHROMIUM);
-    common::without_proxy_env(&mut cmd);
+    support::without_proxy_env(&mut cmd);
     let mut driver = Peer::spawn("browser_driver.js", cmd);
     let (status, lines) = driver.finish(Duration::from_secs(50));
     let report = lines.last().map(|l| Json::parse(l)).unwrap_or_else(|| {

@@ -11,21 +11,20 @@
 //! - `wsx echo --tls-cert/--tls-key` serves `wss://`, and `wsx connect --ca-cert` trusts it;
 //! - every subcommand has `--help`.
 
-#[path = "../../wsx/tests/common/mod.rs"]
-mod common;
+use wsx_test_support as support;
 
-use common::certs::TestCerts;
-use common::json::Json;
-use common::{Peer, STEP_TIMEOUT, TempDir, peer_script, require_python_websockets, unused_port};
 use std::io::{Read, Write};
 use std::net::TcpListener;
 use std::process::{Command, ExitStatus};
+use support::certs::TestCerts;
+use support::json::Json;
+use support::{Peer, STEP_TIMEOUT, TempDir, peer_script, require_python_websockets, unused_port};
 
 /// The `wsx` binary, with no proxy variables and default logging.
 fn wsx(args: &[&str]) -> Command {
     let mut cmd = Command::new(env!("CARGO_BIN_EXE_wsx"));
     cmd.args(args).env_remove("RUST_LOG");
-    common::without_proxy_env(&mut cmd);
+    support::without_proxy_env(&mut cmd);
     cmd
 }
 

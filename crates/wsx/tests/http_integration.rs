@@ -3,7 +3,7 @@
 
 #![cfg(feature = "hyper")]
 
-mod support;
+use wsx_test_support as support;
 
 use bytes::Bytes;
 use http_body_util::Full;

@@ -16,17 +16,17 @@
 //! A missing peer fails the test with a pointer to `scripts/install-test-deps.sh`.
 //! Child processes die with their guard, and every wait has a timeout.
 
-mod common;
+use wsx_test_support as support;
 
-use common::json::Json;
-use common::wire::{OP_PING, OP_PONG, Tap, Wire};
-use common::{
-    Peer, STEP_TIMEOUT, TEST_TIMEOUT, large_pattern, peer_script, peers_dir, require_node_module,
-    require_python_websockets,
-};
 use futures_util::{SinkExt, StreamExt};
 use std::future::Future;
 use std::process::Command;
+use support::json::Json;
+use support::wire::{OP_PING, OP_PONG, Tap, Wire};
+use support::{
+    Peer, STEP_TIMEOUT, TEST_TIMEOUT, large_pattern, peer_script, peers_dir, require_node_module,
+    require_python_websockets,
+};
 use tokio::net::{TcpListener, TcpStream};
 use wsx::{AcceptOptions, CloseCode, CloseFrame, Config, Message};
 
@@ -101,7 +101,7 @@ fn dump_wire(peer: &str, wire: &Wire) {
 }
 
 /// wsx's frames respect `fragment_size`, and some message took several.
-fn assert_fragmented_by_wsx(sent: &common::wire::Frames) {
+fn assert_fragmented_by_wsx(sent: &support::wire::Frames) {
     assert!(
         sent.data().all(|f| f.payload.len() <= FRAGMENT_SIZE),
         "wsx sent a data frame larger than fragment_size"

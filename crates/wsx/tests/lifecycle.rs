@@ -2,7 +2,7 @@
 //! split halves under load, `Sink`/`Stream`, and the `Server`'s shutdown, connection limit
 //! and request filter.
 
-mod support;
+use wsx_test_support as support;
 
 use bytes::BytesMut;
 use futures_util::{SinkExt, StreamExt};

@@ -2,7 +2,7 @@
 //! oversize or stalled opening handshake, a peer that does not read, a ping flood, a
 //! decompression bomb.
 
-mod support;
+use wsx_test_support as support;
 
 use futures_util::poll;
 use std::pin::pin;

@@ -6,7 +6,7 @@
 //! writing, every other test here holds it for reading, and all of them connect to IP
 //! literals so that no name lookup reads the environment behind Rust's back.
 
-mod support;
+use wsx_test_support as support;
 
 use std::net::SocketAddr;
 use std::sync::Arc;

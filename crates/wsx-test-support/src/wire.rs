@@ -17,10 +17,10 @@ pub const OP_PING: u8 = 0x9;
 pub const OP_PONG: u8 = 0xA;
 
 /// Everything read and written through a [`Tap`].
-#[derive(Clone, Default)]
+#[derive(Debug, Clone, Default)]
 pub struct Wire(Arc<Mutex<Recording>>);
 
-#[derive(Default)]
+#[derive(Debug, Default)]
 struct Recording {
     read: Vec<u8>,
     written: Vec<u8>,
@@ -171,6 +171,7 @@ fn parse(bytes: &[u8]) -> Frames {
 }
 
 /// A transport that records what passes through it into a [`Wire`].
+#[derive(Debug)]
 pub struct Tap<S> {
     inner: S,
     wire: Wire,

@@ -1,18 +1,9 @@
-//! Shared by the interop tests of `wsx` (`tests/interop.rs`) and of `wsx-cli`
-//! (`tests/cli.rs`, `tests/browser.rs`, which include this file by path): peer processes
-//! that are killed when dropped, locating and checking the peers, a temporary directory,
-//! test certificates made with rcgen ([`certs`]), a small JSON reader for the peers' reports ([`json`]; no serde in the dev-dependencies
-//! of `wsx-cli`), and a transport tap that records and parses the frames on the wire
-//! ([`wire`]).
+//! Peer processes: the Python, Node and browser peers in `tests/peers` and the `wsx`
+//! binary, started by a test and killed with their whole process group when dropped, so
+//! nothing outlives a failed test. Also where the peers live, a check that the installed
+//! ones are the pinned versions, and the message pattern all of them send.
 //!
-//! Nothing here skips a test: a missing peer fails it with a message naming
-//! `scripts/install-test-deps.sh`.
-
-#![allow(dead_code)]
-
-pub mod certs;
-pub mod json;
-pub mod wire;
+//! A missing peer fails the test with [`INSTALL_HINT`]; it is never skipped.
 
 use std::io::{BufRead, BufReader, Read};
 use std::os::unix::process::CommandExt;
@@ -26,7 +17,7 @@ use std::time::{Duration, Instant};
 pub const INSTALL_HINT: &str = "run scripts/install-test-deps.sh (from the repository root) to install the \
      interop peers: Python websockets, Node ws and playwright-core, Debian chromium";
 
-/// The repository root (both crates live in `crates/<name>`).
+/// The repository root (this crate lives in `crates/<name>`, like the ones it tests).
 pub fn repo_root() -> PathBuf {
     Path::new(env!("CARGO_MANIFEST_DIR"))
         .join("../..")
@@ -124,6 +115,7 @@ pub const STEP_TIMEOUT: Duration = Duration::from_secs(20);
 /// A child process started by a test: its stdout as lines, its stderr collected for
 /// failure messages. It runs in its own process group, and dropping it kills the whole
 /// group (a Node driver's Chromium too), so nothing outlives a failed test.
+#[derive(Debug)]
 pub struct Peer {
     name: String,
     child: Child,
@@ -290,37 +282,6 @@ impl Drop for Peer {
         self.kill_group();
         let _ = self.child.wait();
     }
-}
-
-/// A directory under the system temp dir, removed when dropped.
-pub struct TempDir(PathBuf);
-
-impl TempDir {
-    pub fn new(tag: &str) -> TempDir {
-        let nanos = std::time::SystemTime::now()
-            .duration_since(std::time::UNIX_EPOCH)
-            .unwrap()
-            .as_nanos();
-        let path = std::env::temp_dir().join(format!("wsx-{tag}-{}-{nanos}", std::process::id()));
-        std::fs::create_dir_all(&path).expect("create temp dir");
-        TempDir(path)
-    }
-
-    pub fn path(&self) -> &Path {
-        &self.0
-    }
-}
-
-impl Drop for TempDir {
-    fn drop(&mut self) {
-        let _ = std::fs::remove_dir_all(&self.0);
-    }
-}
-
-/// A port that nothing listens on (bound, then released).
-pub fn unused_port() -> u16 {
-    let listener = std::net::TcpListener::bind("127.0.0.1:0").expect("bind");
-    listener.local_addr().unwrap().port()
 }
 
 /// The 1 MiB message every peer sends and checks: the same formula in the Python and
