@@ -14,7 +14,13 @@ use crate::utf8::Validator;
 use bytes::{Buf, Bytes, BytesMut};
 use std::io::IoSlice;
 use std::sync::Arc;
-use std::time::Instant;
+use std::time::{Duration, Instant};
+
+pub use crate::read_buffer::ReadBuffer;
+
+/// What our pings carry before their timestamp: the pong that echoes one tells how long
+/// the round trip took ([`Connection::pong_rtt`]).
+const TIMED_PING: &[u8] = b"wsx-keepalive";
 
 /// How much of a frame announced by its header is reserved before its payload arrives
 /// (more once the peer has sent an eighth of the frame).
@@ -165,11 +171,13 @@ fn validated_str(bytes: &[u8]) -> &str {
 #[derive(Debug, Default)]
 struct Timers {
     origin: Option<Instant>,
+    /// Keepalive and idle deadlines are armed (the first `handle_timeout`).
+    started: bool,
     keepalive: Deadline,
     idle: Deadline,
     close: Deadline,
     awaiting_pong: bool,
-    frames_seen: u32,
+    inputs_seen: u32,
     messages_seen: u32,
 }
 
@@ -201,7 +209,7 @@ impl Timers {
             .min(u32::MAX as u128 - 1) as u32
     }
 
-    fn after(&self, now: u32, d: std::time::Duration) -> Deadline {
+    fn after(&self, now: u32, d: Duration) -> Deadline {
         Deadline(
             now.saturating_add(d.as_millis().min(u32::MAX as u128) as u32)
                 .min(u32::MAX - 1),
@@ -209,7 +217,7 @@ impl Timers {
     }
 
     fn instant(&self, d: Deadline) -> Option<Instant> {
-        Some(self.origin? + std::time::Duration::from_millis(d.get()?.into()))
+        Some(self.origin? + Duration::from_millis(d.get()?.into()))
     }
 
     /// Moves the origin to `now` once it is half the range away, shifting the deadlines.
@@ -218,8 +226,7 @@ impl Timers {
         if shift < 1 << 31 {
             return;
         }
-        self.origin =
-            Some(self.origin.expect("timers started") + std::time::Duration::from_millis(shift.into()));
+        self.origin = Some(self.origin.expect("timers started") + Duration::from_millis(shift.into()));
         for d in [&mut self.keepalive, &mut self.idle, &mut self.close] {
             if let Some(ms) = d.get() {
                 *d = Deadline(ms.saturating_sub(shift));
@@ -231,7 +238,7 @@ impl Timers {
 /// One WebSocket connection after the opening handshake.
 ///
 /// The driver's loop: put received bytes in with [`receive`](Self::receive) (or read
-/// straight into [`read_buffer`](Self::read_buffer)), drain [`poll_event`](Self::poll_event),
+/// straight into [`read_buffer`](Self::read_buffer), an append-only view), drain [`poll_event`](Self::poll_event),
 /// write what [`io_slices`](Self::io_slices) holds and report it with
 /// [`advance_output`](Self::advance_output), call [`handle_timeout`](Self::handle_timeout)
 /// at [`poll_timeout`](Self::poll_timeout), and close TCP when
@@ -263,8 +270,10 @@ pub struct Connection {
     pending_error: Option<Box<Error>>,
     close_transport: bool,
     timers: Timers,
-    /// Counters the timers compare, wrapping: only whether they moved matters.
-    frames_in: u32,
+    /// Counters the timers compare, wrapping: only whether they moved matters. Any byte
+    /// received counts as a sign of life, not only complete frames: a large frame that
+    /// arrives slowly proves the peer alive all along.
+    inputs: u32,
     messages: u32,
     /// Bytes at the front of `rbuf` lent out by `poll_event_ref`, reclaimed on the next call.
     lent: usize,
@@ -313,7 +322,7 @@ impl Connection {
             pending_error: None,
             close_transport: false,
             timers: Timers::default(),
-            frames_in: 0,
+            inputs: 0,
             messages: 0,
             lent: 0,
             peer_close: None,
@@ -387,14 +396,13 @@ impl Connection {
     /// assert_eq!(&server.take_output()[..], &[0x8a, 0x02, b'h', b'i']); // the automatic pong
     /// ```
     pub fn receive(&mut self, data: &[u8]) {
-        if self.state != State::Closed {
-            grow_for(&mut self.rbuf, data.len());
-            self.rbuf.extend_from_slice(data);
-        }
+        self.read_buffer().extend_from_slice(data);
     }
 
-    /// The receive buffer, for drivers that read into it directly (no copy). Only append
-    /// to it. Holds at most one partial frame between calls to `poll_event`.
+    /// The receive buffer, for drivers that read into it directly (no copy): an
+    /// append-only view that implements [`bytes::BufMut`]. Holds at most one partial frame
+    /// between calls to `poll_event`. Once the connection is closed, what is put in is
+    /// discarded.
     ///
     /// ```
     /// use bytes::BufMut;
@@ -403,8 +411,9 @@ impl Connection {
     /// client.read_buffer().put_slice(&[0x81, 0x02, b'o', b'k']); // as a socket read would
     /// assert!(client.poll_event().unwrap().is_some());
     /// ```
-    pub fn read_buffer(&mut self) -> &mut BytesMut {
-        &mut self.rbuf
+    pub fn read_buffer(&mut self) -> ReadBuffer<'_> {
+        let discard = self.state == State::Closed;
+        ReadBuffer::new(&mut self.rbuf, &mut self.inputs, discard)
     }
 
     /// The peer closed its side of TCP. Before the close handshake finished this is an
@@ -560,7 +569,6 @@ impl Connection {
                 return Ok(None);
             }
             let frame = self.frame.take().expect("frame in progress");
-            self.frames_in = self.frames_in.wrapping_add(1);
             if let Some(ready) = self.on_frame(frame.header, frame.len)? {
                 return Ok(Some(ready));
             }
@@ -890,6 +898,62 @@ impl Connection {
         self.send_control(OpCode::Pong, payload)
     }
 
+    /// Queues a ping whose pong tells the round-trip time: [`pong_rtt`](Self::pong_rtt)
+    /// reads it back from the pong's payload, so nothing is remembered per ping. Keepalive
+    /// pings are of this kind too. Starts the clock if no timer ran yet.
+    ///
+    /// ```
+    /// use std::time::{Duration, Instant};
+    /// use wsx_proto::{Config, Connection, Event, Role};
+    /// let (mut client, mut server) = (Connection::new(Role::Client, Config::default()), Connection::new(Role::Server, Config::default()));
+    /// let t0 = Instant::now();
+    /// server.ping_timed(t0).unwrap();
+    /// client.receive(&server.take_output()); // the client answers with a pong
+    /// let _ = client.poll_event();
+    /// server.receive(&client.take_output());
+    /// let Ok(Some(Event::Pong(payload))) = server.poll_event() else { panic!() };
+    /// assert_eq!(server.pong_rtt(&payload, t0 + Duration::from_millis(42)), Some(Duration::from_millis(42)));
+    /// ```
+    pub fn ping_timed(&mut self, now: Instant) -> Result<()> {
+        if self.state != State::Open {
+            return Err(Error::Closed);
+        }
+        let t = &mut self.timers;
+        t.origin.get_or_insert(now);
+        t.rebase(now);
+        let now_ms = t.ms(now);
+        self.write_timed_ping(now_ms);
+        Ok(())
+    }
+
+    fn write_timed_ping(&mut self, now_ms: u32) {
+        let mut payload = [0u8; TIMED_PING.len() + 4];
+        payload[..TIMED_PING.len()].copy_from_slice(TIMED_PING);
+        payload[TIMED_PING.len()..].copy_from_slice(&now_ms.to_be_bytes());
+        self.write_frame(true, 0, OpCode::Ping, Payload::Borrowed(&payload));
+    }
+
+    /// The round-trip time of the timed ping ([`ping_timed`](Self::ping_timed) or a
+    /// keepalive ping) that this pong answers, if it answers one; `now` is when the pong
+    /// arrived. A peer can delay its pongs but not make the round trip look shorter than
+    /// its own delay plus the network's, short of forging timestamps.
+    ///
+    /// ```
+    /// use std::time::Instant;
+    /// use wsx_proto::{Config, Connection, Role};
+    /// let conn = Connection::new(Role::Server, Config::default());
+    /// assert_eq!(conn.pong_rtt(b"not ours", Instant::now()), None);
+    /// ```
+    pub fn pong_rtt(&self, payload: &[u8], now: Instant) -> Option<Duration> {
+        let stamp = payload.strip_prefix(TIMED_PING)?;
+        let ms = u32::from_be_bytes(stamp.try_into().ok()?);
+        let t = &self.timers;
+        let sent = t.origin? + Duration::from_millis(ms.into());
+        // Stamps are relative to the origin, which moves every ~24 days (`rebase`): a pong
+        // in flight across that moment reads short once, or not at all.
+        (now >= sent).then(|| now - sent)
+    }
+
     fn send_control(&mut self, opcode: OpCode, payload: &[u8]) -> Result<()> {
         if self.state != State::Open {
             return Err(Error::Closed);
@@ -1079,18 +1143,22 @@ impl Connection {
     /// ```
     pub fn handle_timeout(&mut self, now: Instant) -> Result<()> {
         let t = &mut self.timers;
-        if t.origin.is_none() {
-            t.origin = Some(now);
+        t.origin.get_or_insert(now);
+        t.rebase(now);
+        let now_ms = t.ms(now);
+        if !t.started {
+            t.started = true;
             t.keepalive = self
                 .config
                 .ping_interval
-                .map_or(Deadline::NONE, |d| t.after(0, d));
-            t.idle = self.config.idle_timeout.map_or(Deadline::NONE, |d| t.after(0, d));
-            t.frames_seen = self.frames_in;
+                .map_or(Deadline::NONE, |d| t.after(now_ms, d));
+            t.idle = self
+                .config
+                .idle_timeout
+                .map_or(Deadline::NONE, |d| t.after(now_ms, d));
+            t.inputs_seen = self.inputs;
             t.messages_seen = self.messages;
         }
-        t.rebase(now);
-        let now_ms = t.ms(now);
         if self.needs_close_timer() {
             match self.timers.close.get() {
                 None => self.timers.close = self.timers.after(now_ms, self.config.close_timeout),
@@ -1110,16 +1178,17 @@ impl Connection {
         if let (Some(due), Some(interval)) = (self.timers.keepalive.get(), self.config.ping_interval)
             && now_ms >= due
         {
-            if self.frames_in != self.timers.frames_seen {
-                // Anything received proves the peer alive; wait a full interval again.
-                self.timers.frames_seen = self.frames_in;
+            if self.inputs != self.timers.inputs_seen {
+                // Any byte received proves the peer alive, even a frame still arriving;
+                // wait a full interval again.
+                self.timers.inputs_seen = self.inputs;
                 self.timers.awaiting_pong = false;
                 self.timers.keepalive = self.timers.after(now_ms, interval);
             } else if self.timers.awaiting_pong {
                 let e = self.fail(Error::KeepaliveTimeout(self.config.pong_timeout));
                 return Err(e);
             } else {
-                self.write_frame(true, 0, OpCode::Ping, Payload::Borrowed(b"wsx-keepalive"));
+                self.write_timed_ping(now_ms);
                 self.timers.awaiting_pong = true;
                 self.timers.keepalive = self.timers.after(now_ms, self.config.pong_timeout);
             }

@@ -64,11 +64,12 @@ pub mod handshake;
 pub mod mask;
 pub mod message;
 mod output;
+mod read_buffer;
 pub mod utf8;
 
 pub use close::{CloseCode, CloseFrame};
 pub use config::Config;
-pub use connection::{Connection, Event, EventRef, MaskKeySource, RandomMaskKeys, Role, State};
+pub use connection::{Connection, Event, EventRef, MaskKeySource, RandomMaskKeys, ReadBuffer, Role, State};
 pub use deflate::{DeflateConfig, DeflateParams};
 pub use error::{Error, Result};
 pub use frame::{FrameHeader, OpCode};

@@ -1109,6 +1109,13 @@ fn secs(n: u64) -> Duration {
     Duration::from_secs(n)
 }
 
+/// A keepalive ping sent `ms` after the timers started: its payload carries the time.
+fn keepalive_ping(ms: u32) -> Frame {
+    let mut payload = b"wsx-keepalive".to_vec();
+    payload.extend_from_slice(&ms.to_be_bytes());
+    Frame::ping(payload)
+}
+
 fn keepalive_config() -> Config {
     let mut config = plain_config();
     config.ping_interval = Some(secs(10));
@@ -1132,7 +1139,7 @@ fn keepalive_ping_then_timeout_without_pong() {
         assert!(sent(&mut c).is_empty());
 
         c.handle_timeout(t0 + secs(10)).unwrap();
-        assert_eq!(sent(&mut c), [Frame::ping("wsx-keepalive")]);
+        assert_eq!(sent(&mut c), [keepalive_ping(10_000)]);
         assert_eq!(c.poll_timeout(), Some(t0 + secs(15)));
         c.handle_timeout(t0 + secs(14)).unwrap();
         assert!(sent(&mut c).is_empty());
@@ -1157,17 +1164,83 @@ fn keepalive_pong_in_time_keeps_the_connection() {
         let t0 = Instant::now();
         c.handle_timeout(t0).unwrap();
         c.handle_timeout(t0 + secs(10)).unwrap();
-        assert_eq!(sent(&mut c), [Frame::ping("wsx-keepalive")]);
-        let pong = frame_to(role, true, 0, op::PONG, b"wsx-keepalive");
-        assert_eq!(feed(&mut c, &pong), [Ok(Event::Pong("wsx-keepalive".into()))]);
+        let ping = keepalive_ping(10_000);
+        assert_eq!(sent(&mut c), std::slice::from_ref(&ping));
+        let pong = frame_to(role, true, 0, op::PONG, &ping.payload);
+        assert_eq!(
+            feed(&mut c, &pong),
+            [Ok(Event::Pong(ping.payload.clone().into()))]
+        );
+        // The pong's payload tells the round trip.
+        assert_eq!(
+            c.pong_rtt(&ping.payload, t0 + Duration::from_millis(10_120)),
+            Some(Duration::from_millis(120))
+        );
         c.handle_timeout(t0 + secs(15)).unwrap();
         assert!(sent(&mut c).is_empty());
         assert_eq!(c.state(), State::Open);
         // The next ping is a full interval later.
         assert_eq!(c.poll_timeout(), Some(t0 + secs(25)));
         c.handle_timeout(t0 + secs(25)).unwrap();
-        assert_eq!(sent(&mut c), [Frame::ping("wsx-keepalive")]);
+        assert_eq!(sent(&mut c), [keepalive_ping(25_000)]);
     }
+}
+
+/// The review's reproduction: one large frame arriving slowly, for longer than the ping
+/// interval plus the pong timeout, must not fail a healthy connection: every byte of it
+/// is a sign of life, though no frame is complete until the end.
+#[test]
+fn keepalive_counts_bytes_of_a_frame_still_arriving() {
+    let mut c = conn_with(Role::Server, keepalive_config());
+    let t0 = Instant::now();
+    c.handle_timeout(t0).unwrap();
+    let payload = vec![7u8; 40_000];
+    let wire = client_frame(true, 0, op::BINARY, &payload);
+    // 100 bytes a second for 60 s: four ping intervals, each longer than interval+timeout.
+    let mut at = t0;
+    let mut chunks = wire.chunks(wire.len() / 64);
+    for _ in 0..60 {
+        at += secs(1);
+        c.receive(chunks.next().unwrap());
+        assert!(matches!(c.poll_event(), Ok(None)));
+        c.handle_timeout(at).unwrap();
+        assert_eq!(c.state(), State::Open);
+    }
+    for chunk in chunks {
+        c.receive(chunk);
+    }
+    let event = c.poll_event();
+    assert!(
+        matches!(&event, Ok(Some(Event::Message(Message::Binary(b)))) if b[..] == payload[..]),
+        "the whole frame arrives"
+    );
+    assert!(
+        sent(&mut c).is_empty(),
+        "no ping was needed: the peer never went quiet"
+    );
+}
+
+#[test]
+fn ping_timed_measures_the_round_trip() {
+    let mut p = Pair::plain();
+    let t0 = Instant::now();
+    p.server.ping_timed(t0).unwrap();
+    let events = p.step();
+    let pongs: Vec<_> = events
+        .server
+        .iter()
+        .filter_map(|e| match e {
+            Ok(Event::Pong(b)) => Some(b.clone()),
+            _ => None,
+        })
+        .collect();
+    assert_eq!(pongs.len(), 1);
+    assert_eq!(
+        p.server.pong_rtt(&pongs[0], t0 + Duration::from_millis(7)),
+        Some(Duration::from_millis(7))
+    );
+    assert_eq!(p.server.pong_rtt(b"wsx-keepalive", t0), None, "no stamp");
+    assert_eq!(p.server.pong_rtt(b"hello", t0), None);
 }
 
 #[test]
@@ -1183,7 +1256,7 @@ fn keepalive_counts_any_frame_as_a_sign_of_life() {
     assert!(sent(&mut c).is_empty(), "no ping: the peer spoke");
     assert_eq!(c.poll_timeout(), Some(t0 + secs(20)));
     c.handle_timeout(t0 + secs(20)).unwrap();
-    assert_eq!(sent(&mut c), [Frame::ping("wsx-keepalive")]);
+    assert_eq!(sent(&mut c), [keepalive_ping(20_000)]);
     // A message instead of a pong also proves the peer alive.
     let _ = feed(&mut c, &client_frame(true, 0, op::BINARY, b""));
     c.handle_timeout(t0 + secs(25)).unwrap();

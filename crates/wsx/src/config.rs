@@ -23,6 +23,12 @@ pub struct Config {
     /// answers (pongs, echoes) cannot be written, so a peer that does not read costs
     /// bounded memory. Default 1 MiB.
     pub send_queue_limit: usize,
+    /// Most bytes of messages held for the application while it is not receiving (it is
+    /// sending, or a spawned connection's reader is behind); past it, reading pauses until
+    /// [`recv`](crate::WebSocket::recv) takes some, and so does keepalive, since the peer
+    /// has just proven itself alive. At least one message is always taken in, so the
+    /// worst case is this plus one message. Default 1 MiB.
+    pub receive_queue_limit: usize,
     /// Time allowed for the opening handshake after TCP (and TLS) connect. Default 10 s.
     pub handshake_timeout: Duration,
     /// Time allowed for TCP connect, proxy tunnel and TLS handshake (client). Default 10 s.
@@ -34,6 +40,7 @@ impl Default for Config {
         Config {
             protocol: wsx_proto::Config::default(),
             send_queue_limit: 1 << 20,
+            receive_queue_limit: 1 << 20,
             handshake_timeout: Duration::from_secs(10),
             connect_timeout: Duration::from_secs(10),
         }

@@ -39,7 +39,7 @@
 use crate::config::Config;
 use crate::error::{Error, Result};
 use crate::server::AcceptOptions;
-use crate::websocket::WebSocket;
+use crate::websocket::{QueueLimits, WebSocket};
 use bytes::Bytes;
 use http_body_util::Full;
 use hyper_util::rt::TokioIo;
@@ -108,7 +108,7 @@ pub(crate) fn upgraded(
     accepted: handshake::Accepted,
 ) -> impl Future<Output = Result<WebSocket<HyperStream>>> + Send + 'static {
     let protocol = Arc::new(config.protocol.clone());
-    let limit = config.send_queue_limit;
+    let limits = QueueLimits::of(config);
     async move {
         let io = on_upgrade
             .await
@@ -117,7 +117,7 @@ pub(crate) fn upgraded(
             TokioIo::new(io),
             Role::Server,
             protocol,
-            limit,
+            limits,
             accepted.deflate,
             &[],
         );

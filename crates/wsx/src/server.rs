@@ -4,7 +4,7 @@
 use crate::config::Config;
 use crate::error::{Error, Result};
 use crate::tls::MaybeTlsStream;
-use crate::websocket::WebSocket;
+use crate::websocket::{QueueLimits, WebSocket};
 use bytes::BytesMut;
 use std::future::Future;
 use std::io;
@@ -264,7 +264,7 @@ where
     let protocol = Arc::new(config.protocol.clone());
     let (ws, _) = tokio::time::timeout(
         config.handshake_timeout,
-        server_handshake(stream, &protocol, config.send_queue_limit, callback),
+        server_handshake(stream, &protocol, QueueLimits::of(config), callback),
     )
     .await
     .map_err(|_| Error::Timeout("handshake"))??;
@@ -275,7 +275,7 @@ where
 async fn server_handshake<S, F>(
     mut stream: S,
     protocol: &Arc<wsx_proto::Config>,
-    send_queue_limit: usize,
+    limits: QueueLimits,
     callback: F,
 ) -> Result<(WebSocket<S>, Request)>
 where
@@ -313,7 +313,7 @@ where
         stream,
         Role::Server,
         protocol.clone(),
-        send_queue_limit,
+        limits,
         accepted.deflate,
         &buf[used..],
     );
@@ -564,7 +564,7 @@ impl Server {
                     let conn = Conn {
                         tls: tls.clone(),
                         protocol: protocol.clone(),
-                        send_queue_limit: config.send_queue_limit,
+                        limits: QueueLimits::of(&config),
                         handshake_timeout: config.handshake_timeout,
                         filter: filter.clone(),
                         stop: stop.clone(),
@@ -608,7 +608,7 @@ impl Server {
 struct Conn {
     tls: Option<TlsAcceptor>,
     protocol: Arc<wsx_proto::Config>,
-    send_queue_limit: usize,
+    limits: QueueLimits,
     handshake_timeout: Duration,
     filter: Option<RequestFilter>,
     stop: CancellationToken,
@@ -629,15 +629,10 @@ impl Conn {
                 None => MaybeTlsStream::Plain(tcp),
             };
             let filter = self.filter.clone();
-            server_handshake(
-                stream,
-                &self.protocol,
-                self.send_queue_limit,
-                |req| match &filter {
-                    Some(f) => f(req),
-                    None => Ok(AcceptOptions::new()),
-                },
-            )
+            server_handshake(stream, &self.protocol, self.limits, |req| match &filter {
+                Some(f) => f(req),
+                None => Ok(AcceptOptions::new()),
+            })
             .await
         };
         let (mut ws, request) = tokio::time::timeout(self.handshake_timeout, handshake)

@@ -1,25 +1,59 @@
-//! A reader and a writer over one `WebSocket`, usable from different tasks at once.
+//! A reader and writers over one `WebSocket`, usable from different tasks at once, with
+//! or without a task of their own that drives the connection.
 //!
-//! Both halves share the socket behind a mutex held only inside a poll, never across an
-//! await. A transport keeps one waker per direction, and either half may need to write
-//! (the reader writes pongs and close replies), so every poll registers a waker that
-//! wakes *both* halves: a wakeup may be spurious, but never lost.
+//! The halves share the socket behind a mutex held only inside a poll, never across an
+//! await. A transport keeps one waker per direction, and any half may need to write (the
+//! reader writes pongs and close replies), so every poll registers a waker that wakes
+//! *every* half: a wakeup may be spurious, but never lost.
+//!
+//! [`WebSocket::split`] makes the halves only: whichever is polled drives the
+//! connection. [`WebSocket::spawn`] also starts a driver task, so keepalive, pongs and
+//! the close handshake go on while nobody calls anything, and the writer is a cheap
+//! handle that many tasks can clone.
 
 use crate::error::{Error, Result};
 use crate::websocket::WebSocket;
 use futures_core::Stream;
 use futures_sink::Sink;
-use std::future::poll_fn;
+use std::future::{Future, poll_fn};
 use std::pin::Pin;
+use std::sync::atomic::{AtomicUsize, Ordering};
 use std::sync::{Arc, Mutex, MutexGuard};
 use std::task::{Context, Poll, Wake, Waker};
 use tokio::io::{AsyncRead, AsyncWrite};
-use wsx_proto::{CloseFrame, Message};
+use wsx_proto::{CloseCode, CloseFrame, Message};
 
+/// The tasks to wake when the socket is ready: the reader, every writer that waits
+/// (writers are cloneable, so there may be several), and the driver.
 #[derive(Default)]
 struct Wakers {
     reader: Mutex<Option<Waker>>,
-    writer: Mutex<Option<Waker>>,
+    writers: Mutex<Vec<Waker>>,
+    driver: Mutex<Option<Waker>>,
+}
+
+fn lock<T>(m: &Mutex<T>) -> MutexGuard<'_, T> {
+    m.lock().unwrap_or_else(|p| p.into_inner())
+}
+
+impl Wakers {
+    fn wake_reader(&self) {
+        if let Some(w) = lock(&self.reader).take() {
+            w.wake();
+        }
+    }
+
+    fn wake_driver(&self) {
+        if let Some(w) = lock(&self.driver).take() {
+            w.wake();
+        }
+    }
+
+    fn wake_writers(&self) {
+        for w in lock(&self.writers).drain(..) {
+            w.wake();
+        }
+    }
 }
 
 impl Wake for Wakers {
@@ -27,61 +61,82 @@ impl Wake for Wakers {
         self.wake_by_ref();
     }
     fn wake_by_ref(self: &Arc<Self>) {
-        for slot in [&self.reader, &self.writer] {
-            if let Some(w) = slot.lock().unwrap_or_else(|p| p.into_inner()).take() {
-                w.wake();
-            }
-        }
+        self.wake_reader();
+        self.wake_writers();
+        self.wake_driver();
+    }
+}
+
+fn register(slot: &Mutex<Option<Waker>>, cx: &Context<'_>) {
+    let mut s = lock(slot);
+    if !s.as_ref().is_some_and(|w| w.will_wake(cx.waker())) {
+        *s = Some(cx.waker().clone());
     }
 }
 
 struct Shared<S> {
     ws: Mutex<WebSocket<S>>,
     wakers: Arc<Wakers>,
+    /// A spawned task drives the connection.
+    driven: bool,
+    /// The reader and every writer clone still alive. At zero the driver closes the
+    /// connection (1000) and ends: nobody can use it any more.
+    handles: AtomicUsize,
 }
 
 impl<S> Shared<S> {
-    /// Locks the socket and returns a waker that wakes both halves, after recording
-    /// `cx`'s waker in `slot`.
-    fn enter(&self, cx: &Context<'_>, slot: &Mutex<Option<Waker>>) -> (MutexGuard<'_, WebSocket<S>>, Waker) {
-        {
-            let mut s = slot.lock().unwrap_or_else(|p| p.into_inner());
-            if !s.as_ref().is_some_and(|w| w.will_wake(cx.waker())) {
-                *s = Some(cx.waker().clone());
-            }
+    fn socket(&self) -> MutexGuard<'_, WebSocket<S>> {
+        lock(&self.ws)
+    }
+
+    /// The waker to hand to the socket: it wakes every half.
+    fn waker(&self) -> Waker {
+        Waker::from(self.wakers.clone())
+    }
+
+    fn drop_handle(&self) {
+        if self.handles.fetch_sub(1, Ordering::AcqRel) == 1 {
+            self.wakers.wake_driver();
         }
-        let ws = self.ws.lock().unwrap_or_else(|p| p.into_inner());
-        (ws, Waker::from(self.wakers.clone()))
     }
 }
 
-/// The receiving half of a split [`WebSocket`]. Drives keepalive and the close
-/// handshake, so keep polling it while the connection should live.
+/// The receiving half of a split [`WebSocket`]. Without a driver task
+/// ([`WebSocket::split`]) it drives keepalive and the close handshake too, so keep polling
+/// it while the connection should live; with one ([`WebSocket::spawn`]), drop it if you
+/// do not want messages: they are then discarded on arrival.
 pub struct WsReader<S> {
     shared: Arc<Shared<S>>,
 }
 
-/// The sending half of a split [`WebSocket`].
+/// The sending half of a split [`WebSocket`]. Clone it to send from several tasks; each
+/// message goes out whole, in the order the calls queued them.
 pub struct WsWriter<S> {
     shared: Arc<Shared<S>>,
 }
 
 impl<S> std::fmt::Debug for WsReader<S> {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        f.write_str("WsReader")
+        f.debug_struct("WsReader")
+            .field("driven", &self.shared.driven)
+            .finish()
     }
 }
 
 impl<S> std::fmt::Debug for WsWriter<S> {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        f.write_str("WsWriter")
+        f.debug_struct("WsWriter")
+            .field("driven", &self.shared.driven)
+            .finish()
     }
 }
 
-pub(crate) fn split<S>(ws: WebSocket<S>) -> (WsReader<S>, WsWriter<S>) {
+pub(crate) fn split<S>(ws: WebSocket<S>, driven: bool) -> (WsReader<S>, WsWriter<S>) {
     let shared = Arc::new(Shared {
         ws: Mutex::new(ws),
         wakers: Arc::new(Wakers::default()),
+        driven,
+        handles: AtomicUsize::new(2),
     });
     (
         WsReader {
@@ -91,10 +146,86 @@ pub(crate) fn split<S>(ws: WebSocket<S>) -> (WsReader<S>, WsWriter<S>) {
     )
 }
 
+/// Splits `ws` and spawns the task that drives it.
+pub(crate) fn spawn<S>(ws: WebSocket<S>) -> (WsReader<S>, WsWriter<S>)
+where
+    S: AsyncRead + AsyncWrite + Unpin + Send + 'static,
+{
+    let (reader, writer) = split(ws, true);
+    tokio::spawn(Driver {
+        shared: reader.shared.clone(),
+        closing: false,
+    });
+    (reader, writer)
+}
+
+/// The spawned task: drives the connection until it ends.
+struct Driver<S> {
+    shared: Arc<Shared<S>>,
+    /// It started the close handshake because every handle was dropped.
+    closing: bool,
+}
+
+impl<S: AsyncRead + AsyncWrite + Unpin> Future for Driver<S> {
+    type Output = ();
+
+    fn poll(mut self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<()> {
+        let shared = self.shared.clone();
+        register(&shared.wakers.driver, cx);
+        let mut ws = shared.socket();
+        if !self.closing && shared.handles.load(Ordering::Acquire) == 0 {
+            self.closing = true;
+            let _ = ws.command(|c| c.close(Some(CloseFrame::new(CloseCode::NORMAL, ""))));
+        }
+        let before = ws.inbox_len();
+        let ended = ws
+            .poll_drive(&mut Context::from_waker(&shared.waker()))
+            .is_ready();
+        let arrived = ws.inbox_len() > before;
+        drop(ws);
+        if arrived {
+            shared.wakers.wake_reader();
+        }
+        if ended {
+            // Everyone waiting learns of the end.
+            shared.wakers.wake_reader();
+            shared.wakers.wake_writers();
+            return Poll::Ready(());
+        }
+        Poll::Pending
+    }
+}
+
+impl<S> Drop for WsReader<S> {
+    fn drop(&mut self) {
+        // Nobody will take messages any more: discard them instead of pausing the
+        // connection on a full inbox.
+        self.shared.socket().set_discard_messages();
+        self.shared.drop_handle();
+    }
+}
+
+impl<S> Drop for WsWriter<S> {
+    fn drop(&mut self) {
+        self.shared.drop_handle();
+    }
+}
+
+impl<S> Clone for WsWriter<S> {
+    /// Another handle on the same connection.
+    fn clone(&self) -> Self {
+        self.shared.handles.fetch_add(1, Ordering::AcqRel);
+        WsWriter {
+            shared: self.shared.clone(),
+        }
+    }
+}
+
 impl<S: AsyncRead + AsyncWrite + Unpin> WsReader<S> {
     fn poll_recv(&self, cx: &mut Context<'_>) -> Poll<Option<Result<Message>>> {
-        let (mut ws, waker) = self.shared.enter(cx, &self.shared.wakers.reader);
-        ws.poll_recv(&mut Context::from_waker(&waker))
+        register(&self.shared.wakers.reader, cx);
+        let mut ws = self.shared.socket();
+        ws.poll_recv(&mut Context::from_waker(&self.shared.waker()))
     }
 
     /// The next message; `None` after a normal close. See [`WebSocket::recv`].
@@ -104,12 +235,12 @@ impl<S: AsyncRead + AsyncWrite + Unpin> WsReader<S> {
 
     /// The peer's close frame, once it arrived.
     pub fn close_frame(&self) -> Option<CloseFrame> {
-        self.shared
-            .ws
-            .lock()
-            .unwrap_or_else(|p| p.into_inner())
-            .close_frame()
-            .cloned()
+        self.shared.socket().close_frame().cloned()
+    }
+
+    /// The latest round-trip time measured; see [`WebSocket::rtt`].
+    pub fn rtt(&self) -> Option<std::time::Duration> {
+        self.shared.socket().rtt()
     }
 }
 
@@ -122,12 +253,22 @@ impl<S: AsyncRead + AsyncWrite + Unpin> Stream for WsReader<S> {
 
 impl<S: AsyncRead + AsyncWrite + Unpin> WsWriter<S> {
     fn with<T>(&self, cx: &mut Context<'_>, f: impl FnOnce(&mut WebSocket<S>, &mut Context<'_>) -> T) -> T {
-        let (mut ws, waker) = self.shared.enter(cx, &self.shared.wakers.writer);
-        f(&mut ws, &mut Context::from_waker(&waker))
+        {
+            let mut writers = lock(&self.shared.wakers.writers);
+            if !writers.iter().any(|w| w.will_wake(cx.waker())) {
+                writers.push(cx.waker().clone());
+            }
+        }
+        let mut ws = self.shared.socket();
+        f(&mut ws, &mut Context::from_waker(&self.shared.waker()))
     }
 
-    fn lock(&self) -> MutexGuard<'_, WebSocket<S>> {
-        self.shared.ws.lock().unwrap_or_else(|p| p.into_inner())
+    /// After queueing without writing: a driver task writes it, batched with whatever
+    /// else is queued by then.
+    fn kick(&self) {
+        if self.shared.driven {
+            self.shared.wakers.wake_driver();
+        }
     }
 
     /// Sends a message and waits until it is written. See [`WebSocket::send`].
@@ -137,22 +278,29 @@ impl<S: AsyncRead + AsyncWrite + Unpin> WsWriter<S> {
     }
 
     /// Queues a message without writing it, waiting while the queue is full; see
-    /// [`WebSocket::feed`].
+    /// [`WebSocket::feed`]. With a driver task, the driver writes it soon after.
     pub async fn feed(&mut self, message: impl Into<Message>) -> Result<()> {
         let message = message.into();
         poll_fn(|cx| self.with(cx, |ws, cx| ws.poll_ready_to_send(cx))).await?;
-        self.lock().queue(message)
+        self.shared.socket().queue(message)?;
+        self.kick();
+        Ok(())
     }
 
-    /// Queues a message and writes what the transport takes now, without waiting.
-    /// Fails with [`Error::QueueFull`] when the send queue is over its limit.
+    /// Queues a message without waiting. Fails with [`Error::QueueFull`] when the send
+    /// queue is over its limit. With a driver task, the driver writes it (coalescing a
+    /// burst into one write); without, it writes what the transport takes now.
     pub fn try_send(&mut self, message: impl Into<Message>) -> Result<()> {
-        let mut ws = self.lock();
+        let mut ws = self.shared.socket();
         ws.queue_if_room(message.into())?;
-        // Whatever the transport does not take now is written when either half is
-        // woken: the waker wakes the reader too, whose loop always flushes.
-        let waker = Waker::from(self.shared.wakers.clone());
-        match ws.poll_flush_out(&mut Context::from_waker(&waker)) {
+        if self.shared.driven {
+            drop(ws);
+            self.kick();
+            return Ok(());
+        }
+        // Whatever the transport does not take now is written when any half is woken:
+        // the waker wakes the reader too, whose loop always writes.
+        match ws.poll_flush_out(&mut Context::from_waker(&self.shared.waker())) {
             Poll::Ready(Err(e)) => Err(e),
             _ => Ok(()),
         }
@@ -163,22 +311,39 @@ impl<S: AsyncRead + AsyncWrite + Unpin> WsWriter<S> {
         poll_fn(|cx| self.with(cx, |ws, cx| ws.poll_flush_out(cx))).await
     }
 
-    /// Sends a ping.
+    /// Sends a ping. See [`WebSocket::ping`].
     pub async fn ping(&mut self, payload: &[u8]) -> Result<()> {
-        self.lock().conn_mut().ping(payload).map_err(Error::from)?;
+        self.shared.socket().command(|c| c.ping(payload))?;
+        self.flush().await
+    }
+
+    /// Sends a ping that measures the round trip. See [`WebSocket::probe_rtt`].
+    pub async fn probe_rtt(&mut self) -> Result<()> {
+        let now = tokio::time::Instant::now().into_std();
+        self.shared.socket().command(|c| c.ping_timed(now))?;
         self.flush().await
     }
 
     /// Starts the close handshake; the reader sees the end of the stream when the peer
     /// answers. See [`WebSocket::close`].
     pub async fn close(&mut self, frame: Option<CloseFrame>) -> Result<()> {
-        self.lock().conn_mut().close(frame).map_err(Error::from)?;
+        self.shared.socket().command(|c| {
+            if c.state() != wsx_proto::State::Open {
+                return Err(wsx_proto::Error::Closed);
+            }
+            c.close(frame)
+        })?;
         self.flush().await
     }
 
     /// Bytes queued but not yet written.
     pub fn queued_bytes(&self) -> usize {
-        self.lock().queued_bytes()
+        self.shared.socket().queued_bytes()
+    }
+
+    /// The latest round-trip time measured; see [`WebSocket::rtt`].
+    pub fn rtt(&self) -> Option<std::time::Duration> {
+        self.shared.socket().rtt()
     }
 }
 
@@ -190,7 +355,9 @@ impl<S: AsyncRead + AsyncWrite + Unpin> Sink<Message> for WsWriter<S> {
     }
 
     fn start_send(self: Pin<&mut Self>, item: Message) -> Result<()> {
-        Pin::new(&mut *self.lock()).start_send(item)
+        Pin::new(&mut *self.shared.socket()).start_send(item)?;
+        self.kick();
+        Ok(())
     }
 
     fn poll_flush(self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<Result<()>> {

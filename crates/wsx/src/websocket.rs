@@ -1,20 +1,37 @@
 //! `WebSocket<S>`: the protocol core driven over any `AsyncRead + AsyncWrite`.
 //!
-//! There is no background task: whoever polls the socket drives it. Receiving runs the
-//! loop "parse what is buffered → write what the core queued → fire timers → read",
-//! so everything produced from one read (pongs, close replies, messages queued with
-//! [`WebSocket::feed`]) goes out in one vectored write just before the task parks.
+//! There is no background task unless you ask for one ([`WebSocket::spawn`]): whoever
+//! polls the socket drives it, and every async method drives it, not only
+//! [`recv`](WebSocket::recv). The loop is "parse what is buffered → write what the core
+//! queued → fire timers → read", so everything produced from one read (pongs, close
+//! replies, messages queued with [`WebSocket::feed`]) goes out in one vectored write just
+//! before the task parks. Messages that arrive while the application is sending rather
+//! than receiving wait in a bounded inbox for the next `recv`; while the inbox is full,
+//! reading pauses.
+//!
+//! # Cancel safety
+//!
+//! Every async method can be dropped at an `.await` (a `select!` branch that lost)
+//! without corrupting the connection or losing a message:
+//!
+//! - [`recv`](WebSocket::recv): a message is either returned or kept for the next call.
+//! - [`send`](WebSocket::send), [`feed`](WebSocket::feed): if dropped while waiting for
+//!   room in the send queue, the message was not queued; once queued, it is sent whole,
+//!   by whichever call next drives the connection. Never half a message.
+//! - [`flush`](WebSocket::flush), [`ping`](WebSocket::ping), [`close`](WebSocket::close):
+//!   what was queued stays queued; the next call writes the rest.
 
 use crate::config::Config;
 use crate::error::{Error, Result};
-use bytes::BufMut;
 use futures_core::Stream;
 use futures_sink::Sink;
+use std::collections::VecDeque;
 use std::future::{Future, poll_fn};
 use std::io::{self, IoSlice};
 use std::pin::Pin;
 use std::sync::Arc;
 use std::task::{Context, Poll, ready};
+use std::time::Duration;
 use tokio::io::{AsyncRead, AsyncWrite, ReadBuf};
 use tokio::time::{Instant, Sleep};
 use wsx_proto::{CloseCode, CloseFrame, Connection, DeflateParams, Event, Message, Role, State};
@@ -51,16 +68,36 @@ pub struct WebSocket<S> {
     io: S,
     conn: Connection,
     send_queue_limit: usize,
-    /// Armed at the protocol core's next deadline (keepalive, idle, close).
+    receive_queue_limit: usize,
+    /// Armed at the protocol core's next deadline (keepalive, idle, close), or at the end
+    /// of the linger after the transport should close.
     timer: Option<Pin<Box<Sleep>>>,
     /// Boxed, like `failure`: rare, and an idle connection should not carry their room.
     close_frame: Option<Box<CloseFrame>>,
-    /// An error to report once the close frame it caused has been written.
+    /// The error that ended the connection: held until its close frame is written, then
+    /// until a caller has been told.
     failure: Option<Box<Error>>,
+    /// Messages that arrived while nobody was receiving. Boxed: usually empty.
+    inbox: Option<Box<Inbox>>,
+    /// The last measured round trip, in microseconds (0: none yet).
+    rtt_micros: u32,
     /// The stream has ended.
     finished: bool,
+    /// The transport should close, and the linger that bounds writing our last bytes
+    /// and shutting down has started.
+    lingering: bool,
+    /// Nobody will receive (a spawned connection whose reader was dropped): data
+    /// messages are dropped on arrival instead of filling the inbox.
+    discard_messages: bool,
     protocol: Option<Box<str>>,
     shutdown: Option<ShutdownSignal>,
+}
+
+/// Messages waiting for `recv`, and their total size.
+#[derive(Debug, Default)]
+struct Inbox {
+    messages: VecDeque<Message>,
+    bytes: usize,
 }
 
 impl<S> std::fmt::Debug for WebSocket<S> {
@@ -94,7 +131,7 @@ impl<S: AsyncRead + AsyncWrite + Unpin> WebSocket<S> {
             io,
             role,
             Arc::new(config.protocol.clone()),
-            config.send_queue_limit,
+            QueueLimits::of(config),
             deflate,
             leftover,
         )
@@ -104,7 +141,10 @@ impl<S: AsyncRead + AsyncWrite + Unpin> WebSocket<S> {
         io: S,
         role: Role,
         protocol: Arc<wsx_proto::Config>,
-        send_queue_limit: usize,
+        QueueLimits {
+            send: send_queue_limit,
+            receive: receive_queue_limit,
+        }: QueueLimits,
         deflate: Option<DeflateParams>,
         leftover: &[u8],
     ) -> Self {
@@ -117,17 +157,18 @@ impl<S: AsyncRead + AsyncWrite + Unpin> WebSocket<S> {
             conn,
             // With 0, `send` would never get past its wait, nor the reader past backpressure.
             send_queue_limit: send_queue_limit.max(1),
+            receive_queue_limit: receive_queue_limit.max(1),
             timer: None,
             close_frame: None,
             failure: None,
+            inbox: None,
+            rtt_micros: 0,
             finished: false,
+            lingering: false,
+            discard_messages: false,
             protocol: None,
             shutdown: None,
         }
-    }
-
-    pub(crate) fn conn_mut(&mut self) -> &mut Connection {
-        &mut self.conn
     }
 
     pub(crate) fn set_protocol(&mut self, protocol: Option<String>) {
@@ -353,7 +394,9 @@ impl<S: AsyncRead + AsyncWrite + Unpin> WebSocket<S> {
         poll_fn(|cx| self.poll_flush_out(cx)).await
     }
 
-    /// Sends a ping.
+    /// Sends a ping (at most 125 bytes). The peer's pong is taken in by whichever call
+    /// next drives the connection. Fails with [`Error::Closed`] once the close
+    /// handshake has started, like [`send`](Self::send) and [`close`](Self::close).
     ///
     /// ```
     /// # #[tokio::main(flavor = "current_thread")] async fn main() -> wsx::Result<()> {
@@ -362,18 +405,57 @@ impl<S: AsyncRead + AsyncWrite + Unpin> WebSocket<S> {
     /// # let config = wsx::Config::default();
     /// # let mut client = wsx::WebSocket::from_raw(a, Role::Client, &config, None, &[]);
     /// # let mut server = wsx::WebSocket::from_raw(b, Role::Server, &config, None, &[]);
-    /// client.ping(b"rtt").await?; // the server's recv() answers it with a pong
+    /// client.ping(b"are you there").await?; // the server's next call answers it with a pong
     /// # Ok(()) }
     /// ```
     pub async fn ping(&mut self, payload: &[u8]) -> Result<()> {
-        self.conn.ping(payload)?;
+        self.command(|conn| conn.ping(payload))?;
         self.flush().await
+    }
+
+    /// Sends a ping whose pong measures the round-trip time, then read with
+    /// [`rtt`](Self::rtt). Keepalive pings measure it too, but only go out when the peer
+    /// is quiet: a server that reports latency per client calls this periodically.
+    ///
+    /// ```
+    /// # #[tokio::main(flavor = "current_thread")] async fn main() -> wsx::Result<()> {
+    /// # use wsx_proto::Role;
+    /// # let (a, b) = tokio::io::duplex(1 << 16);
+    /// # let config = wsx::Config::default();
+    /// # let mut client = wsx::WebSocket::from_raw(a, Role::Client, &config, None, &[]);
+    /// # let mut server = wsx::WebSocket::from_raw(b, Role::Server, &config, None, &[]);
+    /// server.probe_rtt().await?;
+    /// client.flush().await?; // any call on the client answers the ping
+    /// server.flush().await?; // and any call on the server takes the pong in
+    /// assert!(server.rtt().is_some());
+    /// # Ok(()) }
+    /// ```
+    pub async fn probe_rtt(&mut self) -> Result<()> {
+        let now = Instant::now().into_std();
+        self.command(|conn| conn.ping_timed(now))?;
+        self.flush().await
+    }
+
+    /// The round-trip time measured by the latest answered keepalive ping or
+    /// [`probe_rtt`](Self::probe_rtt); `None` before the first.
+    ///
+    /// ```
+    /// # #[tokio::main(flavor = "current_thread")] async fn main() {
+    /// # let (a, _b) = tokio::io::duplex(1024);
+    /// let ws = wsx::WebSocket::from_raw(a, wsx_proto::Role::Server, &wsx::Config::default(), None, &[]);
+    /// assert_eq!(ws.rtt(), None);
+    /// # }
+    /// ```
+    pub fn rtt(&self) -> Option<Duration> {
+        (self.rtt_micros > 0).then(|| Duration::from_micros(self.rtt_micros.into()))
     }
 
     /// Starts the close handshake and writes the close frame. Keep calling
     /// [`recv`](Self::recv) until it returns `None` to receive what the peer sent before
     /// its own close frame and to finish the handshake (bounded by
-    /// [`close_timeout`](wsx_proto::Config::close_timeout)); or drop the socket.
+    /// [`close_timeout`](wsx_proto::Config::close_timeout)); or drop the socket. Fails
+    /// with [`Error::Closed`] if the close handshake had already started (from either
+    /// side): nothing more was sent.
     ///
     /// ```
     /// # #[tokio::main(flavor = "current_thread")] async fn main() -> wsx::Result<()> {
@@ -383,19 +465,37 @@ impl<S: AsyncRead + AsyncWrite + Unpin> WebSocket<S> {
     /// # let mut client = wsx::WebSocket::from_raw(a, Role::Client, &config, None, &[]);
     /// # let mut server = wsx::WebSocket::from_raw(b, Role::Server, &config, None, &[]);
     /// server.close(None).await?;
+    /// assert!(matches!(server.close(None).await, Err(wsx::Error::Closed)));
     /// assert!(client.recv().await.is_none()); // the client saw the close and answered
     /// # Ok(()) }
     /// ```
     pub async fn close(&mut self, frame: Option<CloseFrame>) -> Result<()> {
-        self.conn.close(frame)?;
+        self.command(|conn| {
+            if conn.state() != State::Open {
+                return Err(wsx_proto::Error::Closed);
+            }
+            conn.close(frame)
+        })?;
         self.flush().await
     }
 
-    pub(crate) fn queue(&mut self, message: Message) -> Result<()> {
-        self.conn.send(message).map_err(|e| match e {
+    /// Runs a command on the core, with the same answer from every command once the
+    /// connection is closing or has ended.
+    pub(crate) fn command<T>(
+        &mut self,
+        f: impl FnOnce(&mut Connection) -> wsx_proto::Result<T>,
+    ) -> Result<T> {
+        if self.finished {
+            return Err(self.take_end_error());
+        }
+        f(&mut self.conn).map_err(|e| match e {
             wsx_proto::Error::Closed => Error::Closed,
-            e => Error::Protocol(e),
+            e => Error::from(e),
         })
+    }
+
+    pub(crate) fn queue(&mut self, message: Message) -> Result<()> {
+        self.command(|conn| conn.send(message))
     }
 
     /// Splits into a reader and a writer that can be used from different tasks at once.
@@ -415,113 +515,216 @@ impl<S: AsyncRead + AsyncWrite + Unpin> WebSocket<S> {
     /// # Ok(()) }
     /// ```
     pub fn split(self) -> (crate::split::WsReader<S>, crate::split::WsWriter<S>) {
-        crate::split::split(self)
+        crate::split::split(self, false)
+    }
+
+    /// Hands the connection to a task of its own (on the current tokio runtime) that
+    /// drives it from now on: keepalive pings and pong replies, the close handshake, and
+    /// writing what the handles queue, whether or not anybody calls anything. Returns a
+    /// reader and a writer handle; clone the writer to send from many tasks
+    /// ([`try_send`](crate::split::WsWriter::try_send) queues and lets the driver write,
+    /// batching bursts). Drop the reader of a send-only connection: incoming messages are
+    /// then discarded. When every handle is gone, the driver closes the connection
+    /// (1000) and ends.
+    ///
+    /// It costs a task and a shared allocation per connection (see `docs/BENCHMARKS.md`
+    /// for the measured idle cost); a connection whose task already selects over
+    /// [`recv`](Self::recv) does not need it.
+    ///
+    /// ```
+    /// # #[tokio::main(flavor = "current_thread")] async fn main() -> wsx::Result<()> {
+    /// # use wsx_proto::Role;
+    /// # let (a, b) = tokio::io::duplex(1 << 16);
+    /// # let config = wsx::Config::default();
+    /// # let mut client = wsx::WebSocket::from_raw(a, Role::Client, &config, None, &[]);
+    /// # let server = wsx::WebSocket::from_raw(b, Role::Server, &config, None, &[]);
+    /// let (reader, writer) = server.spawn();
+    /// drop(reader); // a feed: we only push
+    /// let mut ticker = writer.clone();
+    /// ticker.try_send("tick")?; // queued; the driver writes it
+    /// assert_eq!(client.recv().await.unwrap()?, wsx::Message::text("tick"));
+    /// # Ok(()) }
+    /// ```
+    pub fn spawn(self) -> (crate::split::WsReader<S>, crate::split::WsWriter<S>)
+    where
+        S: Send + 'static,
+    {
+        crate::split::spawn(self)
     }
 
     // ---- the driver --------------------------------------------------------------------------
 
-    /// Waits until the send queue is under its limit.
+    /// Waits until the send queue is under its limit, driving the connection meanwhile.
     pub(crate) fn poll_ready_to_send(&mut self, cx: &mut Context<'_>) -> Poll<Result<()>> {
-        if self.conn.state() != State::Open {
-            return Poll::Ready(Err(Error::Closed));
+        loop {
+            if self.finished || self.conn.state() != State::Open {
+                return Poll::Ready(Err(self.take_end_error()));
+            }
+            if self.conn.pending_output() < self.send_queue_limit {
+                return Poll::Ready(Ok(()));
+            }
+            // Writes what it can; reads nothing while the queue is over its limit.
+            if self.poll_drive(cx).is_pending() && self.conn.pending_output() >= self.send_queue_limit {
+                return Poll::Pending;
+            }
         }
-        while self.conn.pending_output() >= self.send_queue_limit {
-            ready!(self.poll_write_some(cx))?;
-        }
-        Poll::Ready(Ok(()))
     }
 
-    /// Writes everything queued, then flushes the transport.
+    /// Writes everything queued, then flushes the transport, driving the connection
+    /// meanwhile (pongs, timers, the close handshake).
     pub(crate) fn poll_flush_out(&mut self, cx: &mut Context<'_>) -> Poll<Result<()>> {
-        while self.conn.pending_output() > 0 {
-            ready!(self.poll_write_some(cx))?;
+        let ended = self.poll_drive(cx).is_ready();
+        if self.conn.pending_output() > 0 {
+            if ended {
+                // The connection ended with bytes unwritten: they are lost.
+                return Poll::Ready(Err(self.take_end_error()));
+            }
+            return Poll::Pending;
+        }
+        if ended {
+            // A failure is reported to the first caller that sees the end.
+            return Poll::Ready(self.failure.take().map_or(Ok(()), |e| Err(*e)));
         }
         ready!(Pin::new(&mut self.io).poll_flush(cx))?;
         Poll::Ready(Ok(()))
     }
 
-    /// One (vectored) write of queued output.
-    fn poll_write_some(&mut self, cx: &mut Context<'_>) -> Poll<Result<()>> {
-        let mut slices = [IoSlice::new(&[]); 32];
-        let n = self.conn.io_slices(&mut slices);
-        let io = Pin::new(&mut self.io);
-        let written = if n > 1 && io.is_write_vectored() {
-            ready!(io.poll_write_vectored(cx, &slices[..n]))?
-        } else {
-            ready!(io.poll_write(cx, &slices[0]))?
-        };
-        if written == 0 {
-            return Poll::Ready(Err(io::Error::from(io::ErrorKind::WriteZero).into()));
+    /// Why nothing more can be sent: the error that ended the connection, the first
+    /// time it is asked for, then [`Error::Closed`].
+    fn take_end_error(&mut self) -> Error {
+        self.failure.take().map_or(Error::Closed, |e| *e)
+    }
+
+    /// Writes queued output until it is all written or the transport is full.
+    fn poll_write_all(&mut self, cx: &mut Context<'_>) -> Poll<io::Result<()>> {
+        while self.conn.pending_output() > 0 {
+            let mut slices = [IoSlice::new(&[]); 32];
+            let n = self.conn.io_slices(&mut slices);
+            let io = Pin::new(&mut self.io);
+            let written = if n > 1 && io.is_write_vectored() {
+                ready!(io.poll_write_vectored(cx, &slices[..n]))?
+            } else {
+                ready!(io.poll_write(cx, &slices[0]))?
+            };
+            if written == 0 {
+                return Poll::Ready(Err(io::ErrorKind::WriteZero.into()));
+            }
+            self.conn.advance_output(written);
         }
-        self.conn.advance_output(written);
         Poll::Ready(Ok(()))
     }
 
     /// Reads once into the core. `Ok(0)` is EOF.
     fn poll_read_some(&mut self, cx: &mut Context<'_>) -> Poll<io::Result<usize>> {
-        let buf = self.conn.read_buffer();
-        if buf.is_empty() {
-            // Uninitialized: zeroing 16 KiB before every read showed up in profiles.
+        if self.conn.read_buffer().is_empty() {
+            // Onto the stack, then copied into a buffer of exactly the size read, so an
+            // idle connection holds no read buffer. Uninitialized: zeroing 16 KiB before
+            // every read showed up in profiles. After the close, the core discards it.
             let mut stack = [const { std::mem::MaybeUninit::<u8>::uninit() }; IDLE_READ];
             let mut rb = ReadBuf::uninit(&mut stack);
             ready!(Pin::new(&mut self.io).poll_read(cx, &mut rb))?;
             let n = rb.filled().len();
-            self.conn.read_buffer().put_slice(rb.filled());
+            self.conn.receive(rb.filled());
             Poll::Ready(Ok(n))
         } else {
-            // Geometric: `BytesMut` grows by exactly what is asked once shared, which would
-            // copy a large frame in progress again on every read.
-            if buf.capacity() - buf.len() < BUSY_READ / 4 {
-                let len = buf.len();
-                buf.reserve(BUSY_READ.max(len));
+            // A frame is partly here: read straight into the core's buffer (append-only).
+            let mut buf = self.conn.read_buffer();
+            if buf.spare_capacity() < BUSY_READ / 4 {
+                buf.reserve(BUSY_READ);
             }
-            tokio_util::io::poll_read_buf(Pin::new(&mut self.io), cx, self.conn.read_buffer())
+            tokio_util::io::poll_read_buf(Pin::new(&mut self.io), cx, &mut buf)
         }
     }
 
-    /// The receive loop: parse → write → timers → read, until a message, the end, or
-    /// nothing to do.
+    /// The next message: from the inbox, or by driving the connection until one
+    /// arrives, the connection ends (`None`, or the error that ended it, once), or there
+    /// is nothing to do.
     pub(crate) fn poll_recv(&mut self, cx: &mut Context<'_>) -> Poll<Option<Result<Message>>> {
+        if let Some(m) = self.pop_inbox() {
+            return Poll::Ready(Some(Ok(m)));
+        }
+        match ready!(self.poll_io(cx, true)) {
+            Some(m) => Poll::Ready(Some(Ok(m))),
+            None => Poll::Ready(self.failure.take().map(|e| Err(*e))),
+        }
+    }
+
+    /// Drives the connection without taking a message: messages that arrive go to the
+    /// inbox. `Ready` once the connection has ended (the outcome stays for the caller
+    /// that asks), `Pending` when there is nothing more to do until a wakeup.
+    pub(crate) fn poll_drive(&mut self, cx: &mut Context<'_>) -> Poll<()> {
+        self.poll_io(cx, false).map(|_| ())
+    }
+
+    fn pop_inbox(&mut self) -> Option<Message> {
+        let inbox = self.inbox.as_mut()?;
+        let m = inbox.messages.pop_front()?;
+        inbox.bytes -= message_len(&m);
+        Some(m)
+    }
+
+    /// Whether reading is paused because the application has not taken what arrived.
+    fn inbox_full(&self) -> bool {
+        self.inbox
+            .as_ref()
+            .is_some_and(|i| i.bytes >= self.receive_queue_limit)
+    }
+
+    /// The loop: parse → write → timers → read, until a message (when `deliver`), the
+    /// end (`None`), or nothing to do.
+    fn poll_io(&mut self, cx: &mut Context<'_>, deliver: bool) -> Poll<Option<Message>> {
         if self.finished {
             return Poll::Ready(None);
         }
         loop {
-            match self.conn.poll_event() {
-                Ok(Some(Event::Message(m))) => return Poll::Ready(Some(Ok(m))),
-                Ok(Some(Event::Close(frame))) => self.close_frame = frame.map(Box::new),
-                Ok(Some(Event::Ping(_) | Event::Pong(_))) => continue,
-                Ok(None) => {}
-                Err(e) => {
-                    tracing::debug!(error = %e, "websocket failed");
-                    self.failure = Some(Box::new(e.into()));
+            let paused = self.inbox_full();
+            if !paused {
+                match self.conn.poll_event() {
+                    Ok(Some(Event::Message(m))) => {
+                        if deliver {
+                            return Poll::Ready(Some(m));
+                        }
+                        self.stash(m);
+                        continue;
+                    }
+                    Ok(Some(Event::Close(frame))) => self.close_frame = frame.map(Box::new),
+                    Ok(Some(Event::Pong(payload))) => {
+                        if let Some(rtt) = self.conn.pong_rtt(&payload, Instant::now().into_std()) {
+                            self.rtt_micros = rtt.as_micros().clamp(1, u32::MAX as u128) as u32;
+                        }
+                        continue;
+                    }
+                    Ok(Some(Event::Ping(_))) => continue,
+                    Ok(None) => {}
+                    Err(e) => {
+                        tracing::debug!(error = %e, "websocket failed");
+                        self.failure = Some(Box::new(e.into()));
+                    }
                 }
             }
             // Write what the core queued; keep going even if the transport is full.
-            let flushed = match self.poll_flush_out(cx) {
+            let flushed = match self.poll_write_all(cx) {
                 Poll::Ready(Ok(())) => true,
                 Poll::Ready(Err(_)) if self.conn.state() == State::Closed && self.failure.is_none() => {
                     // The peer's close frame arrived (or our close timeout ran out): a peer
                     // that is gone can no longer take our reply, and that loses nothing.
                     return self.finish(None);
                 }
-                Poll::Ready(Err(e)) => return self.finish(Some(e)),
+                Poll::Ready(Err(e)) => return self.finish(Some(e.into())),
                 Poll::Pending => false,
             };
             if self.conn.should_close_transport() {
-                if !flushed {
-                    return Poll::Pending;
-                }
-                // Best effort: the peer may already be gone.
-                let _ = ready!(Pin::new(&mut self.io).poll_shutdown(cx));
-                let failure = self.failure.take().map(|e| *e);
-                return self.finish(failure);
+                return self.poll_close_transport(cx, flushed);
             }
-            if self.poll_timers(cx) {
+            // While paused, the peer has just proven itself alive: keepalive waits for
+            // the application rather than failing a connection it is slow to read.
+            if !(paused && self.conn.state() == State::Open) && self.poll_timers(cx) {
                 continue;
             }
             // Backpressure: while our output cannot drain, read no more (a peer that sends
-            // pings but never reads would otherwise grow the queue without bound).
-            if self.conn.pending_output() >= self.send_queue_limit {
+            // pings but never reads would otherwise grow the queue without bound); nor
+            // while the inbox is full.
+            if paused || self.conn.pending_output() >= self.send_queue_limit {
                 return Poll::Pending;
             }
             match self.poll_read_some(cx) {
@@ -550,6 +753,47 @@ impl<S: AsyncRead + AsyncWrite + Unpin> WebSocket<S> {
                 }
             }
         }
+    }
+
+    /// Keeps a message for the next `recv` (or drops it, if nobody will receive).
+    fn stash(&mut self, m: Message) {
+        if self.discard_messages {
+            return;
+        }
+        let inbox = self.inbox.get_or_insert_with(Default::default);
+        inbox.bytes += message_len(&m);
+        inbox.messages.push_back(m);
+    }
+
+    /// The core says the transport should close: write what is left, shut down the
+    /// write side, and finish. Bounded by the close timeout (RFC 6455 §7.1.1 lets an
+    /// endpoint give up), so a peer that stops reading cannot hold the connection open.
+    fn poll_close_transport(&mut self, cx: &mut Context<'_>, flushed: bool) -> Poll<Option<Message>> {
+        if !self.lingering {
+            self.lingering = true;
+            let deadline = Instant::now() + self.conn.config().close_timeout;
+            match &mut self.timer {
+                Some(t) => t.as_mut().reset(deadline),
+                None => self.timer = Some(Box::pin(tokio::time::sleep_until(deadline))),
+            }
+        }
+        let expired = self
+            .timer
+            .as_mut()
+            .is_some_and(|t| t.as_mut().poll(cx).is_ready());
+        if !expired {
+            if !flushed {
+                return Poll::Pending;
+            }
+            // Best effort: the peer may already be gone.
+            if Pin::new(&mut self.io).poll_shutdown(cx).is_pending() {
+                return Poll::Pending;
+            }
+        } else {
+            tracing::debug!("close timeout: dropping the transport with output unwritten");
+        }
+        let failure = self.failure.take().map(|e| *e);
+        self.finish(failure)
     }
 
     /// Starts the close handshake if the server is shutting down; true if it did.
@@ -591,11 +835,52 @@ impl<S: AsyncRead + AsyncWrite + Unpin> WebSocket<S> {
         true
     }
 
-    fn finish(&mut self, error: Option<Error>) -> Poll<Option<Result<Message>>> {
+    /// Ends the stream; `error` waits for the caller that asks.
+    fn finish(&mut self, error: Option<Error>) -> Poll<Option<Message>> {
         self.finished = true;
         self.timer = None;
+        if let Some(e) = error {
+            self.failure = Some(Box::new(e));
+        }
         self.conn.shrink_buffers();
-        Poll::Ready(error.map(Err))
+        Poll::Ready(None)
+    }
+}
+
+impl<S> WebSocket<S> {
+    /// Messages waiting in the inbox.
+    pub(crate) fn inbox_len(&self) -> usize {
+        self.inbox.as_ref().map_or(0, |i| i.messages.len())
+    }
+
+    /// Nobody will receive: drop messages on arrival from now on.
+    pub(crate) fn set_discard_messages(&mut self) {
+        self.discard_messages = true;
+        self.inbox = None;
+    }
+}
+
+/// A message's payload size, for the inbox's limit.
+fn message_len(m: &Message) -> usize {
+    match m {
+        Message::Text(t) => t.len(),
+        Message::Binary(b) => b.len(),
+    }
+}
+
+/// The send and receive queue limits, carried together from the configuration.
+#[derive(Debug, Clone, Copy)]
+pub(crate) struct QueueLimits {
+    pub(crate) send: usize,
+    pub(crate) receive: usize,
+}
+
+impl QueueLimits {
+    pub(crate) fn of(config: &Config) -> Self {
+        QueueLimits {
+            send: config.send_queue_limit,
+            receive: config.receive_queue_limit,
+        }
     }
 }
 
