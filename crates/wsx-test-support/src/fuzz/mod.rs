@@ -1,0 +1,31 @@
+//! The checks behind the cargo-fuzz targets in `fuzz/`, one module per target, each with
+//! a `run(&[u8])` that panics when an invariant fails. They live here rather than in the
+//! fuzz binaries so that an ordinary `cargo test` can replay the committed reproducers
+//! (`tests/fuzz_regressions.rs`): the fuzz crate is its own workspace, needs libFuzzer and
+//! nightly flags, and is never built by the main workspace, while this crate is. Each
+//! module's documentation gives its target's input layout.
+//!
+//! They depend on wsx-proto only (and the small crates it uses), which is why they build
+//! without this crate's `wsx` feature.
+
+pub mod connection;
+pub mod frame_header;
+pub mod handshake;
+pub mod inflate;
+
+/// A target's checks: panics when an input breaks an invariant.
+pub type Target = fn(&[u8]);
+
+/// Every target by the name of its binary, which is also the name of its directory in
+/// `fuzz/corpus/` and `fuzz/regressions/`.
+pub const TARGETS: [(&str, Target); 4] = [
+    ("connection", connection::run),
+    ("frame_header", frame_header::run),
+    ("handshake", handshake::run),
+    ("inflate", inflate::run),
+];
+
+/// The target called `name`, if there is one.
+pub fn target(name: &str) -> Option<Target> {
+    TARGETS.iter().find(|(n, _)| *n == name).map(|(_, run)| *run)
+}
