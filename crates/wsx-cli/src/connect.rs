@@ -70,7 +70,11 @@ pub async fn run(args: Args) -> anyhow::Result<ExitCode> {
                 None => {
                     // End of input: close normally, then wait for the server's answer.
                     stdin_open = false;
-                    ws.close(Some(wsx::CloseFrame::new(CloseCode::NORMAL, ""))).await?;
+                    match ws.close(Some(wsx::CloseFrame::new(CloseCode::NORMAL, ""))).await {
+                        // The server started closing first: its close is being answered.
+                        Ok(()) | Err(wsx::Error::Closed) => {}
+                        Err(e) => return Err(e.into()),
+                    }
                 }
             },
             msg = ws.recv() => match msg {

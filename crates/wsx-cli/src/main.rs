@@ -63,6 +63,9 @@ fn main() -> std::process::ExitCode {
             Command::Bench(args) => bench::run(args).await,
         }
     });
+    // Without waiting for blocking threads: a read of an open stdin never returns, and
+    // `wsx connect` must exit when the connection ends, not when stdin does.
+    runtime.shutdown_background();
     match result {
         Ok(code) => code,
         Err(e) => {

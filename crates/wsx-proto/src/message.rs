@@ -185,6 +185,20 @@ impl Message {
         matches!(self, Message::Text(_))
     }
 
+    /// The text of a text message; `None` for a binary one.
+    ///
+    /// ```
+    /// use wsx_proto::Message;
+    /// assert_eq!(Message::text("hi").as_text(), Some("hi"));
+    /// assert_eq!(Message::binary(vec![1]).as_text(), None);
+    /// ```
+    pub fn as_text(&self) -> Option<&str> {
+        match self {
+            Message::Text(t) => Some(t.as_str()),
+            Message::Binary(_) => None,
+        }
+    }
+
     /// The payload bytes.
     ///
     /// ```

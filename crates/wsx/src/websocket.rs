@@ -862,10 +862,7 @@ impl<S> WebSocket<S> {
 
 /// A message's payload size, for the inbox's limit.
 fn message_len(m: &Message) -> usize {
-    match m {
-        Message::Text(t) => t.len(),
-        Message::Binary(b) => b.len(),
-    }
+    m.len()
 }
 
 /// The send and receive queue limits, carried together from the configuration.
