@@ -342,12 +342,10 @@ impl Connection {
     pub fn with_deflate(mut self, params: Option<DeflateParams>) -> Self {
         self.deflate = params.map(|p| {
             let cfg = self.config.deflate.clone().unwrap_or_default();
-            Box::new(Codec::new(
-                &p,
-                self.role == Role::Server,
-                cfg.level,
-                cfg.threshold,
-            ))
+            Box::new(
+                Codec::new(&p, self.role == Role::Server, cfg.level, cfg.threshold)
+                    .with_memory(cfg.compress_window_bits, cfg.mem_level),
+            )
         });
         self
     }

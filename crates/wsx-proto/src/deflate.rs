@@ -1,10 +1,11 @@
 //! permessage-deflate (RFC 7692): negotiation of its four parameters, and the codec.
 //!
-//! Compression uses flate2 on the zlib-rs backend (a memory-safe, fast zlib in Rust);
-//! no inflater is written by hand here.
+//! Compression uses zlib-rs (a memory-safe, fast zlib in Rust) directly, for control of
+//! its memory level; inflating goes through flate2 on the same backend. No DEFLATE is
+//! written by hand here.
 
 use crate::error::{Error, Result};
-use flate2::{Compress, Compression, Decompress, FlushCompress, FlushDecompress, Status};
+use flate2::{Decompress, FlushDecompress, Status};
 
 /// The extension token.
 pub const EXTENSION_NAME: &str = "permessage-deflate";
@@ -39,6 +40,16 @@ pub struct DeflateConfig {
     /// DEFLATE level for outgoing messages, 0-9. Default 1: most of the size gain for a
     /// fraction of the CPU of the zlib default (6).
     pub level: u32,
+    /// The LZ77 window our own compressor uses, 9-15 bits, never more than was
+    /// negotiated for our side. Needs no negotiation: the peer inflates with the larger
+    /// window it allowed. Default 12 (4 KiB of history, as python-websockets): the
+    /// compressor's state is 2^(bits+2) bytes for the window plus the memory level's share.
+    pub compress_window_bits: u8,
+    /// zlib's `memLevel` for our compressor, 1-9: its hash table and literal buffer take
+    /// 2^(level+9) bytes. Default 5 (python-websockets' choice; zlib's own is 8): with 12
+    /// window bits a compressor holds ~32 KiB instead of ~256 KiB at 15 and 8, for a few
+    /// percent of compression ratio on JSON-like messages.
+    pub mem_level: u8,
     /// Messages shorter than this are sent uncompressed (RSV1 clear), since compressing
     /// them costs more CPU than the bytes it saves. Default 64.
     pub threshold: usize,
@@ -52,6 +63,8 @@ impl Default for DeflateConfig {
             server_max_window_bits: 15,
             client_max_window_bits: 15,
             level: 1,
+            compress_window_bits: 12,
+            mem_level: 5,
             threshold: 64,
         }
     }
@@ -409,11 +422,13 @@ fn is_tchar(c: u8) -> bool {
 
 /// One connection's compressor and decompressor, created lazily so that connections
 /// that never send (or receive) a compressed message never pay for zlib state
-/// (a compressor with a 15-bit window holds ~256 KiB).
+/// (a compressor with a 15-bit window and zlib's default memory level holds ~256 KiB).
 pub(crate) struct Codec {
-    compressor: Option<Compress>,
+    /// Boxed: zlib-rs's stream is large, and most connections never compress.
+    compressor: Option<Box<zlib_rs::Deflate>>,
     decompressor: Option<Decompress>,
     send_window_bits: u8,
+    mem_level: u8,
     send_no_context_takeover: bool,
     recv_window_bits: u8,
     recv_no_context_takeover: bool,
@@ -456,6 +471,7 @@ impl Codec {
             // zlib rejects a raw window of 8; with 9 its longest distance (512 - 262) is
             // still within an 8-bit window.
             send_window_bits: send_bits.clamp(9, 15),
+            mem_level: 8,
             send_no_context_takeover: send_nct,
             // A larger inflate window than the peer's is always safe.
             recv_window_bits: recv_bits.clamp(9, 15),
@@ -463,6 +479,14 @@ impl Codec {
             level: level.min(9),
             threshold,
         }
+    }
+
+    /// Compresses with at most `window_bits` (below what was negotiated, if smaller) and
+    /// zlib's `mem_level`; see [`DeflateConfig::compress_window_bits`].
+    pub(crate) fn with_memory(mut self, window_bits: u8, mem_level: u8) -> Codec {
+        self.send_window_bits = self.send_window_bits.min(window_bits.clamp(9, 15));
+        self.mem_level = mem_level.clamp(1, 9);
+        self
     }
 
     /// Compresses one whole message, returning the bytes to put on the wire (the sync
@@ -473,25 +497,37 @@ impl Codec {
         if payload.is_empty() {
             return Ok(vec![0x00]);
         }
-        let bits = self.send_window_bits;
-        let level = Compression::new(self.level);
+        let config = zlib_rs::DeflateConfig {
+            level: self.level as i32,
+            // Negative: raw DEFLATE, no zlib header (RFC 7692 §7.2.1).
+            window_bits: -i32::from(self.send_window_bits),
+            mem_level: i32::from(self.mem_level),
+            ..zlib_rs::DeflateConfig::default()
+        };
         let c = self
             .compressor
-            .get_or_insert_with(|| Compress::new_with_window_bits(level, false, bits));
-        let mut out = Vec::with_capacity(payload.len() / 2 + 16);
-        let start = c.total_in();
+            .get_or_insert_with(|| Box::new(zlib_rs::Deflate::new_with_config(config)));
+        let mut out = vec![0u8; payload.len() / 2 + 64];
+        let (mut read, mut written) = (0, 0);
         loop {
-            let consumed = (c.total_in() - start) as usize;
-            if out.capacity() - out.len() < 16 {
-                out.reserve(out.capacity().max(64));
+            if out.len() - written < 16 {
+                out.resize(out.len() * 2, 0);
             }
-            c.compress_vec(&payload[consumed..], &mut out, FlushCompress::Sync)
-                .map_err(|_| Error::CompressionFailed)?;
+            let (in0, out0) = (c.total_in(), c.total_out());
+            c.compress(
+                &payload[read..],
+                &mut out[written..],
+                zlib_rs::DeflateFlush::SyncFlush,
+            )
+            .map_err(|_| Error::CompressionFailed)?;
+            read += (c.total_in() - in0) as usize;
+            written += (c.total_out() - out0) as usize;
             // zlib stops with output space left only once the flush is complete.
-            if (c.total_in() - start) as usize == payload.len() && out.len() < out.capacity() {
+            if read == payload.len() && written < out.len() {
                 break;
             }
         }
+        out.truncate(written);
         if out.ends_with(&TAIL) {
             out.truncate(out.len() - TAIL.len());
         } else {
@@ -750,6 +786,34 @@ mod tests {
                 }
                 // With context takeover the repeat compresses to a back-reference.
                 assert_eq!(sizes[2] < sizes[1], !nct, "nct={nct} bits={bits} {sizes:?}");
+            }
+        }
+    }
+
+    /// A compressor with a smaller window and memory level than negotiated needs no
+    /// negotiation: the peer's 15-bit inflater reads whatever it writes, and a window's
+    /// worth of repetition still compresses to back-references.
+    #[test]
+    fn smaller_compress_window_and_memory_level_interoperate() {
+        let text: Vec<u8> = (0..2000)
+            .flat_map(|i| format!("{{\"user\":\"u{}\",\"n\":{i}}},", i % 37).into_bytes())
+            .collect();
+        for bits in 9..=15 {
+            for mem in [1, 5, 9] {
+                let mut tx = Codec::new(&DeflateParams::default(), true, 1, 0).with_memory(bits, mem);
+                let mut rx = Codec::new(&DeflateParams::default(), false, 1, 0);
+                for _ in 0..3 {
+                    let wire = tx.compress(&text).unwrap();
+                    assert!(
+                        wire.len() < text.len() / 3,
+                        "bits={bits} mem={mem}: {}",
+                        wire.len()
+                    );
+                    let mut out = Vec::new();
+                    rx.decompress(&wire, &mut out, 1 << 20).unwrap();
+                    rx.finish_message(&mut out, 1 << 20).unwrap();
+                    assert_eq!(out, text);
+                }
             }
         }
     }

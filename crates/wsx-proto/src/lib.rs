@@ -46,7 +46,8 @@
 //! - `httparse`: a fast, well-fuzzed HTTP/1.1 head parser for the handshake.
 //! - `simdutf8`: SIMD UTF-8 validation, with the error position needed to validate
 //!   across frame boundaries.
-//! - `flate2` on `zlib-rs`: DEFLATE with window-bit control, memory-safe and fast.
+//! - `zlib-rs`, and `flate2` over it for inflating: DEFLATE with window-bit and
+//!   memory-level control, memory-safe and fast.
 //! - `sha1`, `base64`: `Sec-WebSocket-Accept`.
 //! - `rand`: handshake keys and masking keys from a CSPRNG.
 //! - `thiserror`: the error type's `Display`.
