@@ -48,7 +48,7 @@ pub async fn run(args: Args) -> anyhow::Result<ExitCode> {
     println!("listening on {}", server.local_addr()?);
     std::io::stdout().flush()?;
     server
-        .run(
+        .run_until(
             |mut ws, _| async move {
                 // `feed` queues without writing; `recv` writes everything queued in one
                 // vectored write before it waits for more input.

@@ -22,7 +22,7 @@ async fn main() -> std::io::Result<()> {
     let (tx, _) = broadcast::channel::<(u64, Message)>(1024);
     let next_id = std::sync::atomic::AtomicU64::new(0);
     server
-        .run(
+        .run_until(
             move |mut ws, _| {
                 let tx = tx.clone();
                 let mut rx = tx.subscribe();

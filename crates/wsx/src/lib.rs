@@ -80,6 +80,8 @@ pub use client::{ClientBuilder, connect};
 pub use config::Config;
 pub use error::{Error, Result};
 pub use proxy::Proxy;
-pub use server::{AcceptOptions, Connected, OriginPolicy, Rejection, Server, accept, accept_with};
+pub use server::{
+    AcceptOptions, Connected, OriginPolicy, Rejection, Server, accept, accept_with, accept_with_async,
+};
 pub use websocket::WebSocket;
 pub use wsx_proto::{self as proto, CloseCode, CloseFrame, DeflateConfig, Message, Utf8Bytes};

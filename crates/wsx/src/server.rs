@@ -9,6 +9,7 @@ use bytes::BytesMut;
 use std::future::Future;
 use std::io;
 use std::net::SocketAddr;
+use std::pin::Pin;
 use std::sync::Arc;
 use std::time::Duration;
 use tokio::io::{AsyncRead, AsyncReadExt, AsyncWrite, AsyncWriteExt};
@@ -31,6 +32,7 @@ use wsx_proto::handshake::{self, Request};
 pub struct AcceptOptions {
     protocol: Option<String>,
     headers: Vec<(String, String)>,
+    extensions: http::Extensions,
 }
 
 impl AcceptOptions {
@@ -61,6 +63,20 @@ impl AcceptOptions {
     /// ```
     pub fn header(mut self, name: impl Into<String>, value: impl Into<String>) -> Self {
         self.headers.push((name.into(), value.into()));
+        self
+    }
+
+    /// Attaches a value for the connection's handler, found in
+    /// [`Connected::extensions`]: what an authentication callback learned (the user, their
+    /// permissions), so the handler need not work it out again.
+    ///
+    /// ```
+    /// #[derive(Clone)]
+    /// struct User(String);
+    /// let opts = wsx::AcceptOptions::new().extension(User("alice".into()));
+    /// ```
+    pub fn extension<T: Clone + Send + Sync + 'static>(mut self, value: T) -> Self {
+        self.extensions.insert(value);
         self
     }
 
@@ -261,8 +277,39 @@ where
     S: AsyncRead + AsyncWrite + Unpin,
     F: FnOnce(&Request) -> std::result::Result<AcceptOptions, Rejection>,
 {
+    accept_with_async(stream, config, |req| std::future::ready(callback(req))).await
+}
+
+/// Like [`accept_with`], with a callback that may wait before it decides: ask a
+/// database, fetch a JWT key set, check a rate limiter. The callback looks at the
+/// request and returns a future that owns what it needs (copy the token out first);
+/// the `101` or the refusal goes out when the future resolves, all within the
+/// handshake timeout.
+///
+/// ```no_run
+/// # async fn demo(tcp: tokio::net::TcpStream) -> wsx::Result<()> {
+/// use wsx::{AcceptOptions, Rejection};
+/// # async fn lookup(token: Option<String>) -> Option<String> { token }
+/// let ws = wsx::accept_with_async(tcp, &wsx::Config::default(), |req| {
+///     let token = req.query().and_then(|q| q.strip_prefix("token=")).map(str::to_owned);
+///     async move {
+///         match lookup(token).await {
+///             Some(_user) => Ok(AcceptOptions::new()),
+///             None => Err(Rejection::new(401, "unknown token")),
+///         }
+///     }
+/// })
+/// .await?;
+/// # Ok(()) }
+/// ```
+pub async fn accept_with_async<S, F, Fut>(stream: S, config: &Config, callback: F) -> Result<WebSocket<S>>
+where
+    S: AsyncRead + AsyncWrite + Unpin,
+    F: FnOnce(&Request) -> Fut,
+    Fut: Future<Output = std::result::Result<AcceptOptions, Rejection>>,
+{
     let protocol = Arc::new(config.protocol.clone());
-    let (ws, _) = tokio::time::timeout(
+    let (ws, _, _) = tokio::time::timeout(
         config.handshake_timeout,
         server_handshake(stream, &protocol, QueueLimits::of(config), callback),
     )
@@ -272,15 +319,16 @@ where
 }
 
 /// Reads the request, answers it, and wraps the stream.
-async fn server_handshake<S, F>(
+async fn server_handshake<S, F, Fut>(
     mut stream: S,
     protocol: &Arc<wsx_proto::Config>,
     limits: QueueLimits,
     callback: F,
-) -> Result<(WebSocket<S>, Request)>
+) -> Result<(WebSocket<S>, Request, http::Extensions)>
 where
     S: AsyncRead + AsyncWrite + Unpin,
-    F: FnOnce(&Request) -> std::result::Result<AcceptOptions, Rejection>,
+    F: FnOnce(&Request) -> Fut,
+    Fut: Future<Output = std::result::Result<AcceptOptions, Rejection>>,
 {
     let mut buf = BytesMut::with_capacity(1024);
     let (request, used) = loop {
@@ -296,7 +344,7 @@ where
     if let Err(e) = request.validate() {
         return Err(refuse(&mut stream, e.to_http_response(), e.into()).await);
     }
-    let options = match callback(&request) {
+    let options = match callback(&request).await {
         Ok(o) => o,
         Err(r) => return Err(refuse(&mut stream, Some(r.to_http_response()), r.into()).await),
     };
@@ -318,7 +366,7 @@ where
         &buf[used..],
     );
     ws.set_protocol(accepted.protocol);
-    Ok((ws, request))
+    Ok((ws, request, options.extensions))
 }
 
 async fn refuse<S: AsyncWrite + Unpin>(stream: &mut S, response: Option<Vec<u8>>, error: Error) -> Error {
@@ -337,14 +385,26 @@ pub type ServerStream = MaybeTlsStream<TcpStream>;
 
 /// What a [`Server`] handler learns about a connection besides the socket.
 #[derive(Debug, Clone)]
+#[non_exhaustive]
 pub struct Connected {
     /// The handshake request (path, query, headers, Origin).
     pub request: Request,
     /// The peer's address.
     pub peer: SocketAddr,
+    /// What the request filter attached with [`AcceptOptions::extension`].
+    pub extensions: http::Extensions,
 }
 
-type RequestFilter = Arc<dyn Fn(&Request) -> std::result::Result<AcceptOptions, Rejection> + Send + Sync>;
+type Decision = std::result::Result<AcceptOptions, Rejection>;
+type DecisionFuture = Pin<Box<dyn Future<Output = Decision> + Send>>;
+
+/// A server's request filter: sync ones are wrapped in a ready future.
+type RequestFilter = Arc<dyn Fn(&Request) -> DecisionFuture + Send + Sync>;
+
+/// How many refusals (HTTP 503 when at `max_connections`) may be in flight at once;
+/// beyond that a connection is dropped without an answer, so a flood of connections
+/// costs a bounded number of tasks.
+const MAX_REFUSALS: usize = 64;
 
 /// A WebSocket server: an accept loop with a connection limit, TLS, a request filter and
 /// graceful shutdown (close 1001 to every peer, then a bounded drain).
@@ -354,7 +414,7 @@ type RequestFilter = Arc<dyn Fn(&Request) -> std::result::Result<AcceptOptions, 
 /// let server = wsx::Server::bind("127.0.0.1:9002").await?.max_connections(10_000);
 /// println!("listening on {}", server.local_addr()?);
 /// server
-///     .run(
+///     .run_until(
 ///         |mut ws, _info| async move {
 ///             while let Some(Ok(msg)) = ws.recv().await {
 ///                 if ws.send(msg).await.is_err() {
@@ -510,21 +570,72 @@ impl Server {
     /// });
     /// # Ok(()) }
     /// ```
-    pub fn on_request(
-        mut self,
-        filter: impl Fn(&Request) -> std::result::Result<AcceptOptions, Rejection> + Send + Sync + 'static,
-    ) -> Self {
-        self.filter = Some(Arc::new(filter));
+    pub fn on_request(mut self, filter: impl Fn(&Request) -> Decision + Send + Sync + 'static) -> Self {
+        self.filter = Some(Arc::new(move |req| Box::pin(std::future::ready(filter(req)))));
         self
+    }
+
+    /// Inspects each request with a callback that may wait (a database, a JWT key set)
+    /// before accepting or refusing it; see [`accept_with_async`]. Attach what it learned
+    /// with [`AcceptOptions::extension`]; the handler finds it in
+    /// [`Connected::extensions`].
+    ///
+    /// ```
+    /// # #[tokio::main(flavor = "current_thread")] async fn main() -> std::io::Result<()> {
+    /// #[derive(Clone)]
+    /// struct User(String);
+    /// let server = wsx::Server::bind("127.0.0.1:0").await?.on_request_async(|req| {
+    ///     let name = req.query().and_then(|q| q.strip_prefix("user=")).map(str::to_owned);
+    ///     async move {
+    ///         // e.g. look the user up in a database here
+    ///         let name = name.ok_or_else(|| wsx::Rejection::new(401, "who are you?"))?;
+    ///         Ok(wsx::AcceptOptions::new().extension(User(name)))
+    ///     }
+    /// });
+    /// # Ok(()) }
+    /// ```
+    pub fn on_request_async<F, Fut>(mut self, filter: F) -> Self
+    where
+        F: Fn(&Request) -> Fut + Send + Sync + 'static,
+        Fut: Future<Output = Decision> + Send + 'static,
+    {
+        self.filter = Some(Arc::new(move |req| Box::pin(filter(req))));
+        self
+    }
+
+    /// Accepts connections and runs `handler` on each in its own task, for as long as
+    /// the returned future is polled. See [`run_until`](Self::run_until) for a graceful
+    /// shutdown.
+    ///
+    /// ```no_run
+    /// # async fn demo() -> std::io::Result<()> {
+    /// wsx::Server::bind("127.0.0.1:9002")
+    ///     .await?
+    ///     .run(|mut ws, _info| async move {
+    ///         while let Some(Ok(msg)) = ws.recv().await {
+    ///             if ws.send(msg).await.is_err() {
+    ///                 break;
+    ///             }
+    ///         }
+    ///     })
+    ///     .await
+    /// # }
+    /// ```
+    pub async fn run<H, Fut>(self, handler: H) -> io::Result<()>
+    where
+        H: Fn(WebSocket<ServerStream>, Connected) -> Fut + Send + Sync + 'static,
+        Fut: Future<Output = ()> + Send + 'static,
+    {
+        self.run_until(handler, std::future::pending()).await
     }
 
     /// Accepts connections and runs `handler` on each in its own task until `shutdown`
     /// completes; then stops accepting, asks every connection to close with 1001, and
     /// waits up to the drain timeout before dropping what is left. A connection notices
-    /// the shutdown in [`WebSocket::recv`] (which sends the close and ends the stream), so
-    /// handlers should keep a `recv` in their loop, as a `select!` branch if they wait on
-    /// other things too.
-    pub async fn run<H, Fut>(self, handler: H, shutdown: impl Future<Output = ()>) -> io::Result<()>
+    /// the shutdown in whichever call drives it next ([`WebSocket::recv`], `send`, …; at
+    /// once for a [spawned](WebSocket::spawn) one), which sends the close; handlers that
+    /// wait on other things should keep a `recv` as a `select!` branch.
+    pub async fn run_until<H, Fut>(self, handler: H, shutdown: impl Future<Output = ()>) -> io::Result<()>
     where
         H: Fn(WebSocket<ServerStream>, Connected) -> Fut + Send + Sync + 'static,
         Fut: Future<Output = ()> + Send + 'static,
@@ -540,6 +651,7 @@ impl Server {
         let handler = Arc::new(handler);
         let protocol = Arc::new(config.protocol.clone());
         let permits = Arc::new(Semaphore::new(max_connections));
+        let refusals = Arc::new(Semaphore::new(MAX_REFUSALS));
         let stop = CancellationToken::new();
         let mut tasks = JoinSet::new();
         tokio::pin!(shutdown);
@@ -558,7 +670,16 @@ impl Server {
                         }
                     };
                     let Ok(permit) = permits.clone().try_acquire_owned() else {
-                        tokio::spawn(refuse_busy(tcp));
+                        match refusals.clone().try_acquire_owned() {
+                            Ok(slot) => {
+                                tokio::spawn(async move {
+                                    refuse_busy(tcp).await;
+                                    drop(slot);
+                                });
+                            }
+                            // Too many refusals in flight already: hang up at once.
+                            Err(_) => drop(tcp),
+                        }
                         continue;
                     };
                     let conn = Conn {
@@ -631,15 +752,22 @@ impl Conn {
             let filter = self.filter.clone();
             server_handshake(stream, &self.protocol, self.limits, |req| match &filter {
                 Some(f) => f(req),
-                None => Ok(AcceptOptions::new()),
+                None => Box::pin(std::future::ready(Ok(AcceptOptions::new()))),
             })
             .await
         };
-        let (mut ws, request) = tokio::time::timeout(self.handshake_timeout, handshake)
+        let (mut ws, request, extensions) = tokio::time::timeout(self.handshake_timeout, handshake)
             .await
             .map_err(|_| Error::Timeout("handshake"))??;
         ws.set_shutdown(Box::pin(self.stop.cancelled_owned()));
-        Ok((ws, Connected { request, peer }))
+        Ok((
+            ws,
+            Connected {
+                request,
+                peer,
+                extensions,
+            },
+        ))
     }
 }
 

@@ -448,7 +448,7 @@ async fn server_shutdown_closes_every_connection_and_drains() {
         .drain_timeout(Duration::from_millis(300));
     let addr = server.local_addr().unwrap();
     let (stop, stopped) = oneshot::channel::<()>();
-    let run = tokio::spawn(server.run(
+    let run = tokio::spawn(server.run_until(
         |mut ws, _info| async move {
             let _ = echo(&mut ws).await;
         },
@@ -493,7 +493,7 @@ async fn max_connections_refuses_with_503() {
     let server = Server::bind("127.0.0.1:0").await.unwrap().max_connections(2);
     let addr = server.local_addr().unwrap();
     let (stop, stopped) = oneshot::channel::<()>();
-    let run = tokio::spawn(server.run(
+    let run = tokio::spawn(server.run_until(
         |mut ws, _info| async move {
             let _ = echo(&mut ws).await;
         },
@@ -609,7 +609,7 @@ async fn origin_policy_refuses_foreign_origins() {
     });
     let addr = server.local_addr().unwrap();
     let (stop, stopped) = oneshot::channel::<()>();
-    let run = tokio::spawn(server.run(
+    let run = tokio::spawn(server.run_until(
         |mut ws, _info| async move {
             let _ = echo(&mut ws).await;
         },

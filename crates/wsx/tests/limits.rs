@@ -215,7 +215,7 @@ async fn stalled_handshake_is_dropped_after_handshake_timeout() {
         .config(config(|c| c.handshake_timeout = timeout));
     let addr = server.local_addr().unwrap();
     let (stop, stopped) = oneshot::channel::<()>();
-    let run = tokio::spawn(server.run(|_ws, _info| async {}, async {
+    let run = tokio::spawn(server.run_until(|_ws, _info| async {}, async {
         let _ = stopped.await;
     }));
 

@@ -38,7 +38,7 @@ impl EchoServer {
         }
         let addr = server.local_addr().unwrap();
         let (stop, stopped) = oneshot::channel::<()>();
-        tokio::spawn(server.run(
+        tokio::spawn(server.run_until(
             |mut ws, _info| async move {
                 let _ = echo(&mut ws).await;
             },
