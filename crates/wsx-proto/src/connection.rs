@@ -10,6 +10,7 @@ use crate::frame::{FrameHeader, MAX_CONTROL_PAYLOAD, OpCode, RSV1};
 use crate::mask::apply_mask;
 use crate::message::{Message, Utf8Bytes};
 use crate::output::{OutQueue, Payload};
+use crate::prepared::PreparedMessage;
 use crate::utf8::Validator;
 use bytes::{Buf, Bytes, BytesMut};
 use std::io::IoSlice;
@@ -789,6 +790,41 @@ impl Connection {
             Message::Text(t) => self.send_data(OpCode::Text, Payload::Shared(t.into_bytes())),
             Message::Binary(b) => self.send_data(OpCode::Binary, Payload::Shared(b)),
         }
+    }
+
+    /// Queues a message framed once for many connections (see [`PreparedMessage`]):
+    /// the shared frame as is, or its shared compressed form, with no per-connection
+    /// encoding. Clients, which must mask, and connections compressing with context
+    /// takeover send the message the usual way.
+    ///
+    /// ```
+    /// use wsx_proto::{Config, Connection, Message, PreparedMessage, Role};
+    /// let prepared = PreparedMessage::new(Message::text("news"));
+    /// let mut server = Connection::new(Role::Server, Config::default());
+    /// server.send_prepared(&prepared).unwrap();
+    /// assert_eq!(&server.take_output()[..], b"\x81\x04news");
+    /// ```
+    pub fn send_prepared(&mut self, prepared: &PreparedMessage) -> Result<()> {
+        if self.state != State::Open {
+            return Err(Error::Closed);
+        }
+        if self.role == Role::Client {
+            return self.send(prepared.message().clone());
+        }
+        let payload_len = prepared.message().len();
+        let frame = match self.deflate.as_mut() {
+            Some(codec) if payload_len >= codec.threshold => match codec.shared_window() {
+                Some(bits) => prepared
+                    .compressed_frame(bits, |payload| codec.compress(payload).ok())
+                    .unwrap_or(prepared.plain_frame()),
+                // Context takeover: this connection's compressor history is its own.
+                None => return self.send(prepared.message().clone()),
+            },
+            _ => prepared.plain_frame(),
+        };
+        self.messages = self.messages.wrapping_add(1);
+        self.out.push_encoded(frame);
+        Ok(())
     }
 
     /// Queues a text message, copying it into the output.

@@ -539,6 +539,12 @@ impl Codec {
         Ok(out)
     }
 
+    /// The window and compressor a prepared message can share with other connections:
+    /// only without context takeover, where every message stands alone.
+    pub(crate) fn shared_window(&self) -> Option<u8> {
+        self.send_no_context_takeover.then_some(self.send_window_bits)
+    }
+
     /// Forgets the compression context, so the next message refers to nothing before it.
     pub(crate) fn reset_compressor(&mut self) {
         if let Some(c) = &mut self.compressor {

@@ -14,6 +14,7 @@
 //! | [`utf8`] | incremental UTF-8 validation |
 //! | [`deflate`] (`DeflateConfig`, …) | permessage-deflate negotiation and codec |
 //! | [`connection`] (`Connection`) | the state machine: frames ↔ messages, close handshake, timers |
+//! | `PreparedMessage` | a message framed (and compressed) once for many connections |
 //! | [`close`] (`CloseCode`, `CloseFrame`) | close codes and frames |
 //! | [`error`] (`Error`) | the one error type; each variant knows its close code or HTTP status |
 //!
@@ -65,6 +66,7 @@ pub mod handshake;
 pub mod mask;
 pub mod message;
 mod output;
+mod prepared;
 mod read_buffer;
 pub mod utf8;
 
@@ -75,3 +77,4 @@ pub use deflate::{DeflateConfig, DeflateParams};
 pub use error::{Error, Result};
 pub use frame::{FrameHeader, OpCode};
 pub use message::{Message, Utf8Bytes};
+pub use prepared::PreparedMessage;

@@ -79,6 +79,21 @@ impl OutQueue {
         }
     }
 
+    /// Queues bytes that are already a complete frame (a prepared message's), by
+    /// reference when large.
+    pub(crate) fn push_encoded(&mut self, frame: &Bytes) {
+        self.len += frame.len();
+        if frame.len() >= SHARE_MIN {
+            let chunks = self.chunks.get_or_insert_with(Default::default);
+            if !self.tail.is_empty() {
+                chunks.push_back(self.tail.split().freeze());
+            }
+            chunks.push_back(frame.clone());
+        } else {
+            self.tail.extend_from_slice(frame);
+        }
+    }
+
     /// Fills `dst` with slices of the queued bytes in order; returns how many it filled.
     pub(crate) fn io_slices<'a>(&'a self, dst: &mut [IoSlice<'a>]) -> usize {
         let mut n = 0;

@@ -6,7 +6,7 @@
 //! ```
 
 use tokio::sync::broadcast;
-use wsx::Message;
+use wsx::PreparedMessage;
 
 #[tokio::main(flavor = "current_thread")]
 async fn main() -> std::io::Result<()> {
@@ -18,8 +18,8 @@ async fn main() -> std::io::Result<()> {
         .config(config)
         .max_connections(100_000);
     println!("listening on {}", server.local_addr()?);
-    // (sender id, message): the payload `Bytes` is shared by every recipient.
-    let (tx, _) = broadcast::channel::<(u64, Message)>(1024);
+    // (sender id, message), framed once: every recipient queues the same bytes.
+    let (tx, _) = broadcast::channel::<(u64, PreparedMessage)>(1024);
     let next_id = std::sync::atomic::AtomicU64::new(0);
     server
         .run_until(
@@ -31,17 +31,29 @@ async fn main() -> std::io::Result<()> {
                     loop {
                         tokio::select! {
                             msg = ws.recv() => match msg {
-                                Some(Ok(m)) => { let _ = tx.send((me, m)); }
+                                Some(Ok(m)) => { let _ = tx.send((me, PreparedMessage::new(m))); }
                                 _ => break,
                             },
-                            out = rx.recv() => match out {
-                                Ok((from, m)) if from != me => {
-                                    // Queue only; the recv() above writes the batch.
-                                    if ws.feed(m).await.is_err() { break; }
+                            out = rx.recv() => {
+                                let mut next = out;
+                                // Drain what else is waiting, so a burst goes out in one
+                                // write (the recv() above writes the batch) instead of
+                                // one wakeup and one write per message.
+                                loop {
+                                    match next {
+                                        Ok((from, m)) if from != me => {
+                                            if ws.feed_prepared(&m).await.is_err() { return; }
+                                        }
+                                        Ok(_) | Err(broadcast::error::RecvError::Lagged(_)) => {}
+                                        Err(broadcast::error::RecvError::Closed) => return,
+                                    }
+                                    next = match rx.try_recv() {
+                                        Ok(item) => Ok(item),
+                                        Err(broadcast::error::TryRecvError::Lagged(n)) => Err(broadcast::error::RecvError::Lagged(n)),
+                                        Err(_) => break,
+                                    };
                                 }
-                                Ok(_) | Err(broadcast::error::RecvError::Lagged(_)) => {}
-                                Err(broadcast::error::RecvError::Closed) => break,
-                            },
+                            }
                         }
                     }
                 }

@@ -84,4 +84,6 @@ pub use server::{
     AcceptOptions, Connected, OriginPolicy, Rejection, Server, accept, accept_with, accept_with_async,
 };
 pub use websocket::WebSocket;
-pub use wsx_proto::{self as proto, CloseCode, CloseFrame, DeflateConfig, Message, Utf8Bytes};
+pub use wsx_proto::{
+    self as proto, CloseCode, CloseFrame, DeflateConfig, Message, PreparedMessage, Utf8Bytes,
+};

@@ -21,7 +21,7 @@ use std::sync::atomic::{AtomicUsize, Ordering};
 use std::sync::{Arc, Mutex, MutexGuard};
 use std::task::{Context, Poll, Wake, Waker};
 use tokio::io::{AsyncRead, AsyncWrite};
-use wsx_proto::{CloseCode, CloseFrame, Message};
+use wsx_proto::{CloseCode, CloseFrame, Message, PreparedMessage};
 
 /// The tasks to wake when the socket is ready: the reader, every writer that waits
 /// (writers are cloneable, so there may be several), and the driver.
@@ -304,6 +304,31 @@ impl<S: AsyncRead + AsyncWrite + Unpin> WsWriter<S> {
             Poll::Ready(Err(e)) => Err(e),
             _ => Ok(()),
         }
+    }
+
+    /// Queues a message framed once for many connections; see
+    /// [`WebSocket::try_send_prepared`] and [`try_send`](Self::try_send).
+    pub fn try_send_prepared(&mut self, message: &PreparedMessage) -> Result<()> {
+        let mut ws = self.shared.socket();
+        ws.queue_prepared_if_room(message)?;
+        if self.shared.driven {
+            drop(ws);
+            self.kick();
+            return Ok(());
+        }
+        match ws.poll_flush_out(&mut Context::from_waker(&self.shared.waker())) {
+            Poll::Ready(Err(e)) => Err(e),
+            _ => Ok(()),
+        }
+    }
+
+    /// Queues a prepared message, waiting while the queue is full; see
+    /// [`WebSocket::feed_prepared`].
+    pub async fn feed_prepared(&mut self, message: &PreparedMessage) -> Result<()> {
+        poll_fn(|cx| self.with(cx, |ws, cx| ws.poll_ready_to_send(cx))).await?;
+        self.shared.socket().queue_prepared(message)?;
+        self.kick();
+        Ok(())
     }
 
     /// Writes everything queued.

@@ -34,7 +34,9 @@ use std::task::{Context, Poll, ready};
 use std::time::Duration;
 use tokio::io::{AsyncRead, AsyncWrite, ReadBuf};
 use tokio::time::{Instant, Sleep};
-use wsx_proto::{CloseCode, CloseFrame, Connection, DeflateParams, Event, Message, Role, State};
+use wsx_proto::{
+    CloseCode, CloseFrame, Connection, DeflateParams, Event, Message, PreparedMessage, Role, State,
+};
 
 /// Bytes read per call while idle. Read onto the stack, then copied into a buffer of
 /// exactly the size read: an idle connection holds no read buffer at all.
@@ -369,9 +371,70 @@ impl<S: AsyncRead + AsyncWrite + Unpin> WebSocket<S> {
     /// ```
     pub fn try_send(&mut self, message: impl Into<Message>) -> Result<()> {
         self.queue_if_room(message.into())?;
+        self.write_now()
+    }
+
+    /// Queues a message framed once for many connections ([`PreparedMessage`]: a
+    /// broadcast's shared bytes, compressed once where the connections allow) and writes
+    /// what the transport takes now; [`Error::QueueFull`] as for
+    /// [`try_send`](Self::try_send).
+    ///
+    /// ```
+    /// # #[tokio::main(flavor = "current_thread")] async fn main() -> wsx::Result<()> {
+    /// # use wsx_proto::Role;
+    /// # let (a, b) = tokio::io::duplex(1 << 16);
+    /// # let config = wsx::Config::default();
+    /// # let mut client = wsx::WebSocket::from_raw(a, Role::Client, &config, None, &[]);
+    /// # let mut server = wsx::WebSocket::from_raw(b, Role::Server, &config, None, &[]);
+    /// let news = wsx::PreparedMessage::new(wsx::Message::text("to all subscribers"));
+    /// server.try_send_prepared(&news)?; // and the same `news` to every other connection
+    /// assert_eq!(client.recv().await.unwrap()?, wsx::Message::text("to all subscribers"));
+    /// # Ok(()) }
+    /// ```
+    pub fn try_send_prepared(&mut self, message: &PreparedMessage) -> Result<()> {
+        self.queue_prepared_if_room(message)?;
+        self.write_now()
+    }
+
+    /// Queues a prepared message, waiting while the send queue is over its limit; the
+    /// next call that drives the connection writes it. See [`feed`](Self::feed).
+    ///
+    /// ```
+    /// # #[tokio::main(flavor = "current_thread")] async fn main() -> wsx::Result<()> {
+    /// # use wsx_proto::Role;
+    /// # let (a, b) = tokio::io::duplex(1 << 16);
+    /// # let config = wsx::Config::default();
+    /// # let mut client = wsx::WebSocket::from_raw(a, Role::Client, &config, None, &[]);
+    /// # let mut server = wsx::WebSocket::from_raw(b, Role::Server, &config, None, &[]);
+    /// let tick = wsx::PreparedMessage::new(wsx::Message::text("tick"));
+    /// server.feed_prepared(&tick).await?;
+    /// server.feed_prepared(&tick).await?;
+    /// server.flush().await?; // both in one write
+    /// assert_eq!(client.recv().await.unwrap()?, wsx::Message::text("tick"));
+    /// # Ok(()) }
+    /// ```
+    pub async fn feed_prepared(&mut self, message: &PreparedMessage) -> Result<()> {
+        poll_fn(|cx| self.poll_ready_to_send(cx)).await?;
+        self.queue_prepared(message)
+    }
+
+    pub(crate) fn queue_prepared(&mut self, message: &PreparedMessage) -> Result<()> {
+        self.command(|conn| conn.send_prepared(message))
+    }
+
+    pub(crate) fn queue_prepared_if_room(&mut self, message: &PreparedMessage) -> Result<()> {
+        if self.conn.pending_output() >= self.send_queue_limit {
+            return Err(Error::QueueFull);
+        }
+        self.queue_prepared(message)
+    }
+
+    /// Writes what the transport takes now, without waiting and without reading: a
+    /// queueing call made from anywhere must not steal the waker of a task that polls.
+    fn write_now(&mut self) -> Result<()> {
         let waker = std::task::Waker::noop();
-        match self.poll_flush_out(&mut Context::from_waker(waker)) {
-            Poll::Ready(Err(e)) => Err(e),
+        match self.poll_write_all(&mut Context::from_waker(waker)) {
+            Poll::Ready(Err(e)) => Err(e.into()),
             _ => Ok(()),
         }
     }
