@@ -6,6 +6,7 @@
 mod bench;
 mod connect;
 mod echo;
+mod serve;
 
 use clap::{Parser, Subcommand};
 
@@ -19,6 +20,9 @@ struct Cli {
 
 #[derive(Debug, Subcommand)]
 enum Command {
+    /// The push hub: channels, direct messages, presence, history, SSE and long-poll
+    /// fallbacks, an HTTP API and metrics, with embedded defaults.
+    Serve(Box<serve::Args>),
     /// Echo server: sends every text and binary message back unchanged.
     Echo(echo::Args),
     /// Interactive client: stdin lines go out as text messages; messages received are
@@ -36,31 +40,55 @@ fn main() -> std::process::ExitCode {
         )
         .init();
     let cli = Cli::parse();
-    let runtime = match &cli.command {
-        // One core for the server's I/O is what `wsx bench` compares; more threads only
-        // help when there are more cores than load generators.
-        Command::Echo(a) if a.threads == 1 => {
-            tokio::runtime::Builder::new_current_thread().enable_all().build()
+    // The hub's configuration decides its thread count, so it is read first.
+    let (command, hub_config) = match cli.command {
+        Command::Serve(args) => match args.load() {
+            Ok(config) => (None, Some(config)),
+            Err(e) => {
+                eprintln!("wsx: {e:#}");
+                return std::process::ExitCode::from(2);
+            }
+        },
+        other => (Some(other), None),
+    };
+    let runtime = match (&command, &hub_config) {
+        (None, Some(c)) => {
+            let mut b = tokio::runtime::Builder::new_multi_thread();
+            if c.threads > 0 {
+                b.worker_threads(c.threads);
+            }
+            b.enable_all().build()
         }
-        Command::Echo(a) => tokio::runtime::Builder::new_multi_thread()
-            .worker_threads(a.threads.max(1))
-            .enable_all()
-            .build(),
-        Command::Connect(_) => tokio::runtime::Builder::new_current_thread().enable_all().build(),
-        Command::Bench(a) if a.threads == 1 => {
-            tokio::runtime::Builder::new_current_thread().enable_all().build()
-        }
-        Command::Bench(a) => tokio::runtime::Builder::new_multi_thread()
-            .worker_threads(a.threads.max(1))
-            .enable_all()
-            .build(),
+        (Some(command), _) => match command {
+            // One core for the server's I/O is what `wsx bench` compares; more threads only
+            // help when there are more cores than load generators.
+            Command::Echo(a) if a.threads == 1 => {
+                tokio::runtime::Builder::new_current_thread().enable_all().build()
+            }
+            Command::Echo(a) => tokio::runtime::Builder::new_multi_thread()
+                .worker_threads(a.threads.max(1))
+                .enable_all()
+                .build(),
+            Command::Connect(_) => tokio::runtime::Builder::new_current_thread().enable_all().build(),
+            Command::Bench(a) if a.threads == 1 => {
+                tokio::runtime::Builder::new_current_thread().enable_all().build()
+            }
+            Command::Bench(a) => tokio::runtime::Builder::new_multi_thread()
+                .worker_threads(a.threads.max(1))
+                .enable_all()
+                .build(),
+            Command::Serve(_) => unreachable!("handled above"),
+        },
+        (None, None) => unreachable!("a command or a hub configuration"),
     }
     .expect("tokio runtime");
     let result = runtime.block_on(async {
-        match cli.command {
-            Command::Echo(args) => echo::run(args).await,
-            Command::Connect(args) => connect::run(args).await,
-            Command::Bench(args) => bench::run(args).await,
+        match (command, hub_config) {
+            (None, Some(config)) => serve::run(config).await,
+            (Some(Command::Echo(args)), _) => echo::run(args).await,
+            (Some(Command::Connect(args)), _) => connect::run(args).await,
+            (Some(Command::Bench(args)), _) => bench::run(args).await,
+            _ => unreachable!("matched above"),
         }
     });
     // Without waiting for blocking threads: a read of an open stdin never returns, and

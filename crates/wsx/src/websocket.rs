@@ -396,6 +396,31 @@ impl<S: AsyncRead + AsyncWrite + Unpin> WebSocket<S> {
         self.write_now()
     }
 
+    /// Queues a prepared message without writing and without waiting: the next call
+    /// that drives the connection ([`recv`](Self::recv), [`flush`](Self::flush), …)
+    /// writes it together with everything else queued, in one vectored write. Fails with
+    /// [`Error::QueueFull`] when the send queue is over its limit. This is how a server
+    /// task hands a burst of broadcasts to a connection for one system call.
+    ///
+    /// ```
+    /// # #[tokio::main(flavor = "current_thread")] async fn main() -> wsx::Result<()> {
+    /// # use wsx_proto::Role;
+    /// # let (a, b) = tokio::io::duplex(1 << 16);
+    /// # let config = wsx::Config::default();
+    /// # let mut client = wsx::WebSocket::from_raw(a, Role::Client, &config, None, &[]);
+    /// # let mut server = wsx::WebSocket::from_raw(b, Role::Server, &config, None, &[]);
+    /// let news = wsx::PreparedMessage::new(wsx::Message::text("a"));
+    /// server.try_feed_prepared(&news)?;
+    /// server.try_feed_prepared(&news)?;
+    /// assert_eq!(server.queued_bytes(), 2 * 3);
+    /// server.flush().await?;
+    /// assert_eq!(client.recv().await.unwrap()?, wsx::Message::text("a"));
+    /// # Ok(()) }
+    /// ```
+    pub fn try_feed_prepared(&mut self, message: &PreparedMessage) -> Result<()> {
+        self.queue_prepared_if_room(message)
+    }
+
     /// Queues a prepared message, waiting while the send queue is over its limit; the
     /// next call that drives the connection writes it. See [`feed`](Self::feed).
     ///

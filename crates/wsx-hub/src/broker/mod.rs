@@ -1,0 +1,106 @@
+//! Where history, presence and (in a cluster) fan-out between nodes live. The hub talks
+//! to a [`Broker`] and never knows which one: the in-memory broker for one node
+//! ([`MemoryBroker`]), Redis for several (pub/sub for fan-out, Streams for history,
+//! expiring keys for presence).
+//!
+//! A broker also reports what happens without a request (a message published on another
+//! node, a user's presence lapsing) through the [`BrokerEvents`] it was started with.
+
+mod memory;
+
+pub use memory::MemoryBroker;
+
+use crate::history::Replay;
+use crate::offset::Offset;
+use crate::topic::{Publication, Topic};
+use serde_json::value::RawValue;
+use std::future::Future;
+use std::pin::Pin;
+use std::sync::Arc;
+
+/// A future a broker returns.
+pub type BrokerFuture<'a, T> = Pin<Box<dyn Future<Output = Result<T, BrokerError>> + Send + 'a>>;
+
+/// The broker could not do it.
+#[derive(Debug, Clone, thiserror::Error)]
+#[non_exhaustive]
+pub enum BrokerError {
+    /// The backing service is unreachable or failing (cluster mode): retry later.
+    #[error("broker unavailable: {0}")]
+    Unavailable(String),
+}
+
+/// What a publish did.
+#[derive(Debug, Clone)]
+pub struct Published {
+    /// The publication (the first one, if this was a retry with a known idempotency key).
+    pub publication: Arc<Publication>,
+    /// A retry of an earlier publish with the same idempotency key: nothing was
+    /// appended or delivered again.
+    pub duplicate: bool,
+}
+
+/// A change to who is present in a channel.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum PresenceChange {
+    /// The user's first connection in the channel: they joined.
+    Joined,
+    /// The user was already present (another connection, or back within the grace).
+    Unchanged,
+}
+
+/// What a broker tells the hub without being asked.
+pub trait BrokerEvents: Send + Sync + 'static {
+    /// Deliver to this node's subscribers (a message published elsewhere in a cluster).
+    fn deliver(&self, publication: Arc<Publication>);
+    /// A user joined or left a channel.
+    fn presence(&self, channel: &str, user: &str, joined: bool);
+}
+
+/// The hub's storage and cluster interface.
+pub trait Broker: Send + Sync + 'static {
+    /// Appends `data` to `topic`'s history and calls `deliver` with the publication, in
+    /// offset order among publications of the same topic, before returning it. A
+    /// repeated `idempotency_key` (within the configured window) returns the first
+    /// publication as a duplicate and delivers nothing.
+    fn publish<'a>(
+        &'a self,
+        topic: &'a Topic,
+        from: Option<Arc<str>>,
+        data: Box<RawValue>,
+        idempotency_key: Option<&'a str>,
+        deliver: &'a (dyn Fn(&Arc<Publication>) + Send + Sync),
+    ) -> BrokerFuture<'a, Published>;
+
+    /// What a subscriber that last saw `since` gets back (see [`crate::history`]).
+    fn replay<'a>(
+        &'a self,
+        topic: &'a Topic,
+        since: Option<Offset>,
+    ) -> BrokerFuture<'a, Replay<Arc<Publication>>>;
+
+    /// The latest offset of `topic`.
+    fn latest<'a>(&'a self, topic: &'a Topic) -> BrokerFuture<'a, Offset>;
+
+    /// Counts connection `conn` of `user` as present in `channel`.
+    fn presence_add<'a>(
+        &'a self,
+        channel: &'a str,
+        user: &'a str,
+        conn: u64,
+    ) -> BrokerFuture<'a, PresenceChange>;
+
+    /// Connection `conn` of `user` left `channel`; the user leaves after the grace if it
+    /// was their last (reported through [`BrokerEvents::presence`]).
+    fn presence_remove<'a>(&'a self, channel: &'a str, user: &'a str, conn: u64) -> BrokerFuture<'a, ()>;
+
+    /// The users present in `channel`, sorted.
+    fn presence_list<'a>(&'a self, channel: &'a str) -> BrokerFuture<'a, Vec<String>>;
+
+    /// `None` when healthy, else why not (for `/healthz`).
+    fn health(&self) -> Option<String>;
+
+    /// Starts background work (expiry, presence grace, cluster subscriptions), reporting
+    /// through `events`, until the returned handle is dropped.
+    fn start(self: Arc<Self>, events: Arc<dyn BrokerEvents>) -> tokio::task::JoinHandle<()>;
+}

@@ -1,0 +1,90 @@
+//! Who on this node receives what: topic → the mailboxes of its subscribed sessions.
+//! The hub delivers only to those (a `send` reaches its recipients' inboxes and nobody
+//! else's); it never broadcasts for clients to filter.
+
+use crate::mailbox::{Delivery, Mailbox};
+use crate::topic::Topic;
+use std::collections::HashMap;
+use std::collections::hash_map::DefaultHasher;
+use std::hash::{Hash, Hasher};
+use std::sync::atomic::{AtomicUsize, Ordering};
+use std::sync::{Arc, Mutex, MutexGuard};
+
+const SHARDS: usize = 32;
+
+type Subscribers = HashMap<u64, Arc<Mailbox>>;
+
+/// Topic → subscribers, sharded so that deliveries to different topics rarely contend.
+#[derive(Debug)]
+pub struct Router {
+    shards: Vec<Mutex<HashMap<Topic, Subscribers>>>,
+    subscriptions: AtomicUsize,
+}
+
+impl Default for Router {
+    fn default() -> Self {
+        Router {
+            shards: (0..SHARDS).map(|_| Mutex::new(HashMap::new())).collect(),
+            subscriptions: AtomicUsize::new(0),
+        }
+    }
+}
+
+impl Router {
+    fn shard(&self, topic: &Topic) -> MutexGuard<'_, HashMap<Topic, Subscribers>> {
+        let mut h = DefaultHasher::new();
+        topic.hash(&mut h);
+        self.shards[h.finish() as usize % SHARDS]
+            .lock()
+            .unwrap_or_else(|p| p.into_inner())
+    }
+
+    /// Session `session` receives `topic` from now on; false if it already did.
+    pub fn add(&self, topic: &Topic, session: u64, mailbox: &Arc<Mailbox>) -> bool {
+        let added = self
+            .shard(topic)
+            .entry(topic.clone())
+            .or_default()
+            .insert(session, mailbox.clone())
+            .is_none();
+        if added {
+            self.subscriptions.fetch_add(1, Ordering::Relaxed);
+        }
+        added
+    }
+
+    /// Session `session` no longer receives `topic`; false if it did not.
+    pub fn remove(&self, topic: &Topic, session: u64) -> bool {
+        let mut shard = self.shard(topic);
+        let Some(subs) = shard.get_mut(topic) else {
+            return false;
+        };
+        let removed = subs.remove(&session).is_some();
+        if subs.is_empty() {
+            shard.remove(topic);
+        }
+        if removed {
+            self.subscriptions.fetch_sub(1, Ordering::Relaxed);
+        }
+        removed
+    }
+
+    /// Hands `delivery` to every subscriber of `topic`; returns how many took it (the
+    /// others overflowed).
+    pub fn deliver(&self, topic: &Topic, delivery: &Delivery) -> (usize, usize) {
+        let shard = self.shard(topic);
+        let Some(subs) = shard.get(topic) else {
+            return (0, 0);
+        };
+        let mut taken = 0;
+        for mailbox in subs.values() {
+            taken += usize::from(mailbox.push(delivery.clone()));
+        }
+        (taken, subs.len() - taken)
+    }
+
+    /// Subscriptions on this node, inboxes included.
+    pub fn subscriptions(&self) -> usize {
+        self.subscriptions.load(Ordering::Relaxed)
+    }
+}
