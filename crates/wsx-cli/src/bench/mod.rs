@@ -222,27 +222,30 @@ pub(crate) fn masked_frame(payload: &[u8], text: bool) -> Vec<u8> {
 /// payload of the last one if `keep_last` (for timestamps). Server frames are unmasked.
 pub(crate) fn drain_frames(buf: &mut BytesMut, mut on_payload: impl FnMut(u8, &[u8])) -> usize {
     let mut n = 0;
-    loop {
-        if buf.len() < 2 {
-            return n;
-        }
-        let opcode = buf[0] & 0x0f;
-        let (len, hlen) = match buf[1] & 0x7f {
-            126 if buf.len() >= 4 => (u16::from_be_bytes([buf[2], buf[3]]) as usize, 4),
-            127 if buf.len() >= 10 => (
-                u64::from_be_bytes(buf[2..10].try_into().expect("8 bytes")) as usize,
-                10,
-            ),
-            126 | 127 => return n,
-            l => (l as usize, 2),
-        };
-        if buf.len() < hlen + len {
-            return n;
-        }
-        on_payload(opcode, &buf[hlen..hlen + len]);
+    while let Some((hlen, len)) = frame_bounds(buf) {
+        on_payload(buf[0] & 0x0f, &buf[hlen..hlen + len]);
         buf.advance(hlen + len);
         n += 1;
     }
+    n
+}
+
+/// The header and payload lengths of the unmasked server frame at the front of `buf`, if
+/// all of it is there.
+pub(crate) fn frame_bounds(buf: &[u8]) -> Option<(usize, usize)> {
+    if buf.len() < 2 {
+        return None;
+    }
+    let (len, hlen) = match buf[1] & 0x7f {
+        126 if buf.len() >= 4 => (u16::from_be_bytes([buf[2], buf[3]]) as usize, 4),
+        127 if buf.len() >= 10 => (
+            u64::from_be_bytes(buf[2..10].try_into().expect("8 bytes")) as usize,
+            10,
+        ),
+        126 | 127 => return None,
+        l => (l as usize, 2),
+    };
+    (buf.len() >= hlen + len).then_some((hlen, len))
 }
 
 /// CPU time (user + system) used so far by process `pid`, from /proc.
