@@ -24,9 +24,11 @@ fn reason_phrase(status: u16) -> &'static str {
 
 /// A complete refusal of a handshake: status, header fields and a plain-text body.
 ///
-/// Every refusal carries `Content-Type: text/plain; charset=utf-8` and `Connection:
-/// close`; a 426 adds `Sec-WebSocket-Version: 13` and `Upgrade: websocket` (RFC 6455
-/// §4.4), a 405 adds `Allow: GET`.
+/// Every refusal carries `Content-Type: text/plain; charset=utf-8`; a 426 adds
+/// `Sec-WebSocket-Version: 13`, `Upgrade: websocket` and `Connection: Upgrade` (RFC 6455
+/// §4.4, RFC 9110 §7.8), a 405 adds `Allow: GET`. The raw form ([`encode`](Self::encode))
+/// also says `Connection: close`, as whoever writes it closes the connection; an HTTP
+/// stack that copies [`headers`](Self::headers) keeps the connection for more requests.
 ///
 /// ```
 /// use wsx_proto::{Error, handshake::ErrorResponse};
@@ -35,10 +37,12 @@ fn reason_phrase(status: u16) -> &'static str {
 /// assert!(r.headers().any(|(n, v)| (n, v) == ("Sec-WebSocket-Version", "13")));
 /// let wire = String::from_utf8(r.encode()).unwrap();
 /// assert!(wire.starts_with("HTTP/1.1 426 Upgrade Required\r\n"));
+/// assert!(wire.contains("Connection: Upgrade, close\r\n"));
 /// ```
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct ErrorResponse {
     status: u16,
+    /// Ends with Content-Type; Connection is added on the way out.
     headers: Vec<(String, String)>,
     body: String,
 }
@@ -54,25 +58,26 @@ impl ErrorResponse {
     /// ```
     pub fn new(status: u16, reason: &str) -> Self {
         let status = if (400..600).contains(&status) { status } else { 500 };
-        let mut headers = Vec::with_capacity(4);
-        let mut connection = "close";
+        let mut headers = Vec::with_capacity(3);
         match status {
             426 => {
                 headers.push(("Sec-WebSocket-Version".into(), "13".into()));
                 headers.push(("Upgrade".into(), "websocket".into()));
-                // RFC 9110 §7.8: whoever sends Upgrade lists it in Connection too.
-                connection = "Upgrade, close";
             }
             405 => headers.push(("Allow".into(), "GET".into())),
             _ => {}
         }
         headers.push(("Content-Type".into(), "text/plain; charset=utf-8".into()));
-        headers.push(("Connection".into(), connection.into()));
         ErrorResponse {
             status,
             headers,
             body: format!("{reason}\n"),
         }
+    }
+
+    /// RFC 9110 §7.8: whoever sends `Upgrade` lists it in `Connection` too.
+    fn connection_upgrade(&self) -> bool {
+        self.status == 426
     }
 
     /// The refusal a server answers `error` with: its [`Error::http_status`] and message
@@ -104,8 +109,8 @@ impl ErrorResponse {
     /// ```
     pub fn header(mut self, name: &str, value: &str) -> Result<Self> {
         check_field(name, value)?;
-        // Before Content-Type and Connection, which stay last.
-        let at = self.headers.len() - 2;
+        // Content-Type stays last.
+        let at = self.headers.len() - 1;
         self.headers.insert(at, (name.to_owned(), value.to_owned()));
         Ok(self)
     }
@@ -119,15 +124,20 @@ impl ErrorResponse {
         self.status
     }
 
-    /// The header fields, in order, without `Content-Length`: HTTP stacks set it from
-    /// the body, and [`encode`](Self::encode) adds it.
+    /// The header fields, in order, for an HTTP stack to copy: without `Content-Length`,
+    /// which it sets from the body, and without `Connection: close`, as it decides itself
+    /// whether the connection goes on ([`encode`](Self::encode) adds both).
     ///
     /// ```
     /// let r = wsx_proto::handshake::ErrorResponse::new(404, "no such room");
-    /// assert!(r.headers().any(|h| h == ("Connection", "close")));
+    /// assert!(r.headers().any(|h| h == ("Content-Type", "text/plain; charset=utf-8")));
     /// ```
     pub fn headers(&self) -> impl Iterator<Item = (&str, &str)> {
-        self.headers.iter().map(|(n, v)| (n.as_str(), v.as_str()))
+        let upgrade = self.connection_upgrade().then_some(("Connection", "Upgrade"));
+        self.headers
+            .iter()
+            .map(|(n, v)| (n.as_str(), v.as_str()))
+            .chain(upgrade)
     }
 
     /// The plain-text body: the reason and a newline.
@@ -140,7 +150,7 @@ impl ErrorResponse {
     }
 
     /// The complete, self-delimiting HTTP/1.1 response, for servers that write to the
-    /// socket themselves. Close the connection after writing it.
+    /// socket themselves; it says `Connection: close`, so close the connection after it.
     ///
     /// ```
     /// let wire = wsx_proto::handshake::ErrorResponse::new(403, "origin not allowed").encode();
@@ -153,6 +163,12 @@ impl ErrorResponse {
         for (n, v) in &self.headers {
             push_header(&mut r, n, v);
         }
+        let connection = if self.connection_upgrade() {
+            "Upgrade, close"
+        } else {
+            "close"
+        };
+        push_header(&mut r, "Connection", connection);
         push_header(&mut r, "Content-Length", &self.body.len().to_string());
         r.push_str("\r\n");
         r.push_str(&self.body);
