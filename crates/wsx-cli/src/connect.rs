@@ -89,7 +89,7 @@ pub async fn run(args: Args) -> anyhow::Result<ExitCode> {
                     stdout.write_all(b"\n").await?;
                     stdout.flush().await?;
                 }
-                Some(Err(e)) => anyhow::bail!("connection failed: {e}"),
+                Some(Err(e)) => return Err(anyhow::Error::new(e).context("connection failed")),
                 None => break,
             },
         }
