@@ -130,7 +130,10 @@ pub struct ClientBuilder {
 }
 
 impl ClientBuilder {
-    /// A builder for `url` (`ws://` or `wss://`).
+    /// A builder for `url` (`ws://` or `wss://`; `http://` and `https://` mean the same).
+    /// The URL is parsed when connecting: one that does not parse, has another scheme,
+    /// carries credentials or contains a control character is an [`Error::Url`]. A
+    /// fragment is dropped (RFC 6455 §3).
     ///
     /// ```
     /// let builder = wsx::ClientBuilder::new("wss://example.com/feed");
@@ -157,7 +160,9 @@ impl ClientBuilder {
         self
     }
 
-    /// Adds a request header.
+    /// Adds a request header. The name must be an HTTP token and the value free of
+    /// control characters (CR, LF, NUL, …; HTAB is fine): otherwise [`connect`](Self::connect)
+    /// fails with [`Error::InvalidInput`] before it opens a connection.
     ///
     /// ```
     /// let builder = wsx::ClientBuilder::new("wss://example.com/feed").header("Authorization", "Bearer t0ken");
@@ -167,7 +172,9 @@ impl ClientBuilder {
         self
     }
 
-    /// Offers a subprotocol (call again to offer more, most preferred first).
+    /// Offers a subprotocol (call again to offer more, most preferred first). It must be
+    /// an HTTP token (RFC 6455 §4.1), or [`connect`](Self::connect) fails with
+    /// [`Error::InvalidInput`] before it opens a connection.
     ///
     /// ```
     /// let builder = wsx::ClientBuilder::new("wss://example.com/feed").protocol("v2.feed").protocol("v1.feed");
@@ -177,7 +184,8 @@ impl ClientBuilder {
         self
     }
 
-    /// Sends an `Origin` header, as a browser would.
+    /// Sends an `Origin` header, as a browser would; one with a control character makes
+    /// [`connect`](Self::connect) fail with [`Error::InvalidInput`].
     ///
     /// ```
     /// let builder = wsx::ClientBuilder::new("wss://example.com/feed").origin("https://app.example.com");
@@ -269,6 +277,8 @@ impl ClientBuilder {
     /// ```
     pub async fn connect_with_response(self) -> Result<(WebSocket<ClientStream>, Response)> {
         let target = Target::parse(&self.url)?;
+        // Before connecting: a value that cannot be sent fails without touching the network.
+        let (request, wire) = self.request(&target)?;
         let proxy = match &self.proxy {
             ProxySetting::FromEnv => Proxy::from_env(target.tls, &target.host),
             ProxySetting::Direct => None,
@@ -304,7 +314,7 @@ impl ClientBuilder {
         let stream = tokio::time::timeout(self.config.connect_timeout, transport)
             .await
             .map_err(|_| Error::Timeout(Timeout::Connect))??;
-        self.handshake(stream, &target).await
+        self.handshake(stream, request, wire).await
     }
 
     /// Runs the opening handshake over a transport you connected yourself (a Unix socket,
@@ -318,14 +328,13 @@ impl ClientBuilder {
     /// ```
     pub async fn connect_on<S: AsyncRead + AsyncWrite + Unpin>(self, stream: S) -> Result<WebSocket<S>> {
         let target = Target::parse(&self.url)?;
-        Ok(self.handshake(stream, &target).await?.0)
+        let (request, wire) = self.request(&target)?;
+        Ok(self.handshake(stream, request, wire).await?.0)
     }
 
-    async fn handshake<S: AsyncRead + AsyncWrite + Unpin>(
-        &self,
-        mut stream: S,
-        target: &Target,
-    ) -> Result<(WebSocket<S>, Response)> {
+    /// The request and its bytes. Encoding checks every value (host, path, Origin,
+    /// subprotocols, headers), so a bad one is the caller's error before any I/O.
+    fn request(&self, target: &Target) -> Result<(ClientRequest, Vec<u8>)> {
         let mut request = ClientRequest::new(&target.authority, &target.resource)
             .deflate(self.config.protocol.deflate.clone());
         for p in &self.protocols {
@@ -337,9 +346,16 @@ impl ClientBuilder {
         for (n, v) in &self.headers {
             request = request.header(n, v);
         }
-        // Checked before the first byte goes out: a bad value is the caller's to fix,
-        // and the server never sees a request it could misread.
         let wire = request.encode()?;
+        Ok((request, wire))
+    }
+
+    async fn handshake<S: AsyncRead + AsyncWrite + Unpin>(
+        &self,
+        mut stream: S,
+        request: ClientRequest,
+        wire: Vec<u8>,
+    ) -> Result<(WebSocket<S>, Response)> {
         let exchange = async {
             stream.write_all(&wire).await?;
             let mut buf = BytesMut::with_capacity(1024);

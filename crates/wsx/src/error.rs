@@ -10,7 +10,6 @@
 
 use std::error::Error as StdError;
 use std::io;
-use wsx_proto::handshake::ErrorResponse;
 use wsx_proto::{CloseCode, ErrorKind};
 
 /// A boxed error, the source of [`Error::Tls`] and [`Error::Url`].
@@ -193,7 +192,9 @@ impl Error {
 
     /// The response a server answers this handshake error with: the request's fault gets
     /// its status and reason, a refusal its own, anything else a bare 500.
-    pub(crate) fn to_response(&self) -> ErrorResponse {
+    #[cfg(feature = "hyper")]
+    pub(crate) fn to_response(&self) -> wsx_proto::handshake::ErrorResponse {
+        use wsx_proto::handshake::ErrorResponse;
         match self {
             Error::Handshake(e) => ErrorResponse::from_error(e),
             Error::Rejected { status, reason } => ErrorResponse::new(*status, reason),

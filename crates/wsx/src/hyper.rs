@@ -140,7 +140,7 @@ pub(crate) fn switching_protocols<T>(headers: &[(String, String)], body: T) -> h
 
 /// The HTTP response for a failed upgrade: the status the error names (400, 403, 426, …)
 /// with a plain-text reason, and the headers that go with it (see
-/// [`ErrorResponse`](wsx_proto::handshake::ErrorResponse)); 500 for errors that are not
+/// [`ErrorResponse`]); 500 for errors that are not
 /// the request's fault, such as an invalid header in the [`AcceptOptions`].
 ///
 /// ```
