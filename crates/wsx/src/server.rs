@@ -56,7 +56,9 @@ impl AcceptOptions {
         self
     }
 
-    /// Adds a response header (e.g. `Set-Cookie`).
+    /// Adds a response header (e.g. `Set-Cookie`). A name that is not an HTTP token or a
+    /// value with a control character (other than HTAB) fails the handshake with
+    /// [`Error::InvalidInput`], answered with a bare 500.
     ///
     /// ```
     /// let opts = wsx::AcceptOptions::new().header("Set-Cookie", "sid=42; HttpOnly");
