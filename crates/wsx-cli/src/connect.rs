@@ -57,7 +57,8 @@ pub async fn run(args: Args) -> anyhow::Result<ExitCode> {
     let mut ws = builder
         .connect()
         .await
-        .with_context(|| format!("cannot connect to {}", args.url))?;
+        // Escaped: a URL that smuggles a CR/LF must not split the message either.
+        .with_context(|| format!("cannot connect to {}", args.url.escape_debug()))?;
     tracing::info!(protocol = ?ws.protocol(), compressed = ws.is_compressed(), "connected");
 
     let mut stdin = BufReader::new(tokio::io::stdin()).lines();
@@ -89,7 +90,7 @@ pub async fn run(args: Args) -> anyhow::Result<ExitCode> {
                     stdout.write_all(b"\n").await?;
                     stdout.flush().await?;
                 }
-                Some(Err(e)) => anyhow::bail!("connection failed: {e}"),
+                Some(Err(e)) => return Err(anyhow::Error::new(e).context("connection failed")),
                 None => break,
             },
         }

@@ -97,8 +97,19 @@ fn main() -> std::process::ExitCode {
     match result {
         Ok(code) => code,
         Err(e) => {
-            eprintln!("wsx: {e:#}");
+            eprintln!("wsx: {}", report(&e));
             std::process::ExitCode::FAILURE
         }
     }
+}
+
+/// `error: what failed: caused by: why: caused by: ...`, one line: the causes are where
+/// the useful part is (the certificate rustls refused, the proxy's I/O error).
+fn report(e: &anyhow::Error) -> String {
+    let mut line = format!("error: {e}");
+    for cause in e.chain().skip(1) {
+        line.push_str(": caused by: ");
+        line.push_str(&cause.to_string());
+    }
+    line
 }

@@ -113,8 +113,5 @@ fn close_gracefully(mut stream: TcpStream) -> io::Result<()> {
 }
 
 fn reject(stream: &mut TcpStream, e: &wsx_proto::Error) -> io::Result<()> {
-    if let Some(response) = e.to_http_response() {
-        stream.write_all(&response)?;
-    }
-    Ok(())
+    stream.write_all(&wsx_proto::handshake::ErrorResponse::from_error(e).encode())
 }

@@ -1,9 +1,11 @@
 //! The crate's one error type.
 //!
-//! Every variant that a peer can cause knows what to answer: a close code
+//! Each variant names the rule that was broken; [`Error::kind`] sorts them into what a
+//! caller acts on (the peer broke the protocol, a limit, the handshake; a timeout; EOF;
+//! local misuse). Every variant that a peer can cause knows what to answer: a close code
 //! ([`Error::close_code`]) once the connection is open, or an HTTP status
-//! ([`Error::http_status`]) during the opening handshake. A normal close is not
-//! an error; it arrives as [`crate::Event::Close`].
+//! ([`Error::http_status`]) during the opening handshake. A normal close is not an
+//! error; it arrives as [`crate::Event::Close`].
 
 use crate::close::CloseCode;
 use std::time::Duration;
@@ -96,6 +98,32 @@ pub enum Error {
     /// Compressing an outgoing message failed (an internal error of the compressor).
     #[error("compression failed")]
     CompressionFailed,
+    /// A header name the application passed is not an HTTP token (RFC 9110 §5.1), so it
+    /// cannot be sent.
+    #[error("header name {0:?} is not an HTTP token")]
+    InvalidHeaderName(String),
+    /// A header value the application passed (for the named header) contains a control
+    /// character other than HTAB, such as CR, LF or NUL (RFC 9110 §5.5). The value itself
+    /// is left out: it may be a credential.
+    #[error("the value of header {0} contains a control character")]
+    InvalidHeaderValue(String),
+    /// A subprotocol the application offered is not an HTTP token (RFC 6455 §4.1).
+    #[error("subprotocol {0:?} is not an HTTP token")]
+    InvalidProtocolName(String),
+    /// The request target the application passed is not an origin-form path and query
+    /// (RFC 9112 §3.2.1); the reason says what is wrong. The target itself is left out:
+    /// its query may carry a token.
+    #[error("the request target is not a path and query: {0}")]
+    InvalidRequestTarget(&'static str),
+    /// The host the application passed is not a valid `Host` authority (RFC 9110 §7.2).
+    #[error("host {0:?} is not a valid authority")]
+    InvalidHost(String),
+    /// The application accepted a request with a subprotocol the client did not offer
+    /// (server side; RFC 6455 §4.2.2). A server that picks with
+    /// [`Request::select_protocol`](crate::handshake::Request::select_protocol) never
+    /// sees this.
+    #[error("subprotocol {0:?} was not offered by the client")]
+    ProtocolNotOffered(String),
 
     // ---- opening handshake ---------------------------------------------------------------
     /// The handshake is bigger than [`crate::Config::max_handshake_bytes`] (HTTP 431).
@@ -128,21 +156,13 @@ pub enum Error {
     /// `Sec-WebSocket-Version` is not 13 (HTTP 426 with `Sec-WebSocket-Version: 13`).
     #[error("unsupported WebSocket version (only 13 is supported)")]
     UnsupportedVersion,
-    /// The application refused the request, e.g. its Origin (carries the HTTP status).
-    #[error("request rejected with HTTP {status}: {reason}")]
-    Rejected {
-        /// The HTTP status to answer with.
-        status: u16,
-        /// A reason for the response body.
-        reason: String,
-    },
     /// The server answered with a status other than 101.
     #[error("server answered HTTP {0} instead of 101 Switching Protocols")]
     UnexpectedStatus(u16),
     /// `Sec-WebSocket-Accept` does not match the key we sent (RFC 6455 §4.1).
     #[error("Sec-WebSocket-Accept does not match the key")]
     InvalidAccept,
-    /// The server chose a subprotocol we did not offer (RFC 6455 §4.1).
+    /// The server chose a subprotocol we did not offer (client side; RFC 6455 §4.1).
     #[error("server chose a subprotocol that was not offered")]
     UnofferedProtocol,
     /// The server's `Sec-WebSocket-Extensions` names an extension or parameter we did not
@@ -151,7 +171,121 @@ pub enum Error {
     InvalidExtension(&'static str),
 }
 
+/// What kind of failure an [`Error`] is: who caused it, and what a driver does about it.
+///
+/// ```
+/// use wsx_proto::{Error, ErrorKind};
+/// assert_eq!(Error::InvalidUtf8.kind(), ErrorKind::Protocol);
+/// assert_eq!(Error::Closed.kind(), ErrorKind::Usage);
+/// ```
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+#[non_exhaustive]
+pub enum ErrorKind {
+    /// The peer broke RFC 6455 or RFC 7692 after the handshake; the connection fails
+    /// with 1002 or 1007.
+    Protocol,
+    /// The peer exceeded a configured limit: a frame or message (1009) or the handshake
+    /// (HTTP 431).
+    Limit,
+    /// The peer's opening handshake is malformed or invalid, or the server refused it
+    /// with a status other than 101.
+    Handshake,
+    /// The peer did not answer a keepalive ping in time (1011).
+    Timeout,
+    /// The transport ended without a close handshake (1006: nothing is sent).
+    Eof,
+    /// The local application passed something that cannot be sent, or sent after the
+    /// close handshake started. Nothing was written for it.
+    Usage,
+    /// Something failed inside this crate (the compressor).
+    Internal,
+}
+
 impl Error {
+    /// What kind of failure this is.
+    ///
+    /// ```
+    /// use wsx_proto::{Error, ErrorKind};
+    /// assert_eq!(Error::MessageTooLarge { limit: 10 }.kind(), ErrorKind::Limit);
+    /// assert_eq!(Error::InvalidHeaderValue("Origin".into()).kind(), ErrorKind::Usage);
+    /// ```
+    pub fn kind(&self) -> ErrorKind {
+        use Error::*;
+        match self {
+            ReservedBits(_)
+            | ReservedOpcode(_)
+            | UnmaskedFrameFromClient
+            | MaskedFrameFromServer
+            | InvalidPayloadLength
+            | ControlFrameTooLong(_)
+            | FragmentedControlFrame
+            | UnexpectedContinuation
+            | ExpectedContinuation
+            | InvalidClosePayload
+            | InvalidCloseCode(_)
+            | InvalidUtf8
+            | InvalidCompressedData => ErrorKind::Protocol,
+            FrameTooLarge { .. }
+            | MessageTooLarge { .. }
+            | HandshakeTooLarge { .. }
+            | TooManyHeaders { .. } => ErrorKind::Limit,
+            MalformedHttp(_)
+            | MethodNotAllowed
+            | UnsupportedHttpVersion
+            | InvalidHeader(_)
+            | InvalidKey
+            | UnsupportedVersion
+            | UnexpectedStatus(_)
+            | InvalidAccept
+            | UnofferedProtocol
+            | InvalidExtension(_) => ErrorKind::Handshake,
+            KeepaliveTimeout(_) => ErrorKind::Timeout,
+            UnexpectedEof => ErrorKind::Eof,
+            Closed
+            | ControlPayloadTooLong(_)
+            | UnsendableCloseCode(_)
+            | InvalidHeaderName(_)
+            | InvalidHeaderValue(_)
+            | InvalidProtocolName(_)
+            | InvalidRequestTarget(_)
+            | InvalidHost(_)
+            | ProtocolNotOffered(_) => ErrorKind::Usage,
+            CompressionFailed => ErrorKind::Internal,
+        }
+    }
+
+    /// Whether the peer caused this: it broke the protocol, exceeded a limit, or sent
+    /// an invalid (or refused) handshake. A missing pong and an early EOF are not counted:
+    /// the network may be to blame as much as the peer.
+    ///
+    /// ```
+    /// use wsx_proto::Error;
+    /// assert!(Error::UnmaskedFrameFromClient.is_remote());
+    /// assert!(!Error::Closed.is_remote());
+    /// ```
+    pub fn is_remote(&self) -> bool {
+        matches!(
+            self.kind(),
+            ErrorKind::Protocol | ErrorKind::Limit | ErrorKind::Handshake
+        )
+    }
+
+    /// Whether this error belongs to the opening handshake (a request or response that
+    /// is malformed, invalid, too large, or refused) rather than to an open connection.
+    ///
+    /// ```
+    /// use wsx_proto::Error;
+    /// assert!(Error::HandshakeTooLarge { limit: 8192 }.is_handshake());
+    /// assert!(!Error::FrameTooLarge { size: 10, limit: 1 }.is_handshake());
+    /// ```
+    pub fn is_handshake(&self) -> bool {
+        match self.kind() {
+            ErrorKind::Handshake => true,
+            ErrorKind::Limit => self.http_status().is_some(),
+            _ => false,
+        }
+    }
+
     /// The close code to send when this error fails an open connection, or `None` for
     /// errors that are not about the peer's frames (handshake errors, API misuse, EOF).
     ///
@@ -163,26 +297,19 @@ impl Error {
     pub fn close_code(&self) -> Option<CloseCode> {
         use Error::*;
         Some(match self {
-            ReservedBits(_)
-            | ReservedOpcode(_)
-            | UnmaskedFrameFromClient
-            | MaskedFrameFromServer
-            | InvalidPayloadLength
-            | ControlFrameTooLong(_)
-            | FragmentedControlFrame
-            | UnexpectedContinuation
-            | ExpectedContinuation
-            | InvalidClosePayload
-            | InvalidCloseCode(_) => CloseCode::PROTOCOL_ERROR,
-            InvalidUtf8 | InvalidCompressedData => CloseCode::INVALID_PAYLOAD,
             FrameTooLarge { .. } | MessageTooLarge { .. } => CloseCode::MESSAGE_TOO_BIG,
+            InvalidUtf8 | InvalidCompressedData => CloseCode::INVALID_PAYLOAD,
+            _ if self.kind() == ErrorKind::Protocol => CloseCode::PROTOCOL_ERROR,
             KeepaliveTimeout(_) | CompressionFailed => CloseCode::INTERNAL_ERROR,
             UnexpectedEof => CloseCode::ABNORMAL,
             _ => return None,
         })
     }
 
-    /// The HTTP status for a handshake error, or `None` for errors after the handshake.
+    /// The HTTP status a server answers a bad request with, or `None` for errors that are
+    /// not about the client's request. [`ErrorResponse::from_error`] builds the response.
+    ///
+    /// [`ErrorResponse::from_error`]: crate::handshake::ErrorResponse::from_error
     ///
     /// ```
     /// use wsx_proto::Error;
@@ -195,38 +322,8 @@ impl Error {
             MalformedHttp(_) | InvalidHeader(_) | InvalidKey | UnsupportedHttpVersion => 400,
             MethodNotAllowed => 405,
             UnsupportedVersion => 426,
-            Rejected { status, .. } => *status,
             _ => return None,
         })
-    }
-
-    /// Builds the complete HTTP response that rejects a handshake with this error, or
-    /// `None` if this is not a server-side handshake error.
-    ///
-    /// ```
-    /// use wsx_proto::Error;
-    /// let resp = Error::UnsupportedVersion.to_http_response().unwrap();
-    /// let text = String::from_utf8(resp).unwrap();
-    /// assert!(text.starts_with("HTTP/1.1 426 Upgrade Required\r\n"));
-    /// assert!(text.contains("Sec-WebSocket-Version: 13\r\n"));
-    /// ```
-    pub fn to_http_response(&self) -> Option<Vec<u8>> {
-        let status = self.http_status()?;
-        let mut extra: Vec<(&str, &str)> = Vec::new();
-        match self {
-            Error::UnsupportedVersion => {
-                extra.push(("Sec-WebSocket-Version", "13"));
-                extra.push(("Upgrade", "websocket"));
-                extra.push(("Connection", "Upgrade"));
-            }
-            Error::MethodNotAllowed => extra.push(("Allow", "GET")),
-            _ => {}
-        }
-        let reason = match self {
-            Error::Rejected { reason, .. } => reason.clone(),
-            other => other.to_string(),
-        };
-        Some(crate::handshake::http_response(status, &extra, &reason))
     }
 }
 

@@ -16,7 +16,7 @@
 //! | [`connection`] (`Connection`) | the state machine: frames ↔ messages, close handshake, timers |
 //! | `PreparedMessage` | a message framed (and compressed) once for many connections |
 //! | [`close`] (`CloseCode`, `CloseFrame`) | close codes and frames |
-//! | [`error`] (`Error`) | the one error type; each variant knows its close code or HTTP status |
+//! | [`error`] (`Error`, `ErrorKind`) | the one error type; each variant knows its kind, close code or HTTP status |
 //!
 //! # A connection, end to end
 //!
@@ -26,7 +26,7 @@
 //! let config = Config::default();
 //! // Client: build the request.
 //! let request = ClientRequest::new("localhost", "/").deflate(config.deflate.clone());
-//! let wire = request.encode();
+//! let wire = request.encode().unwrap();
 //! // Server: parse, validate, answer.
 //! let (req, _) = Request::parse(&wire, &config).unwrap().unwrap();
 //! let accepted = req.accept(&Accept::new().deflate(config.deflate.as_ref())).unwrap();
@@ -74,7 +74,7 @@ pub use close::{CloseCode, CloseFrame};
 pub use config::Config;
 pub use connection::{Connection, Event, EventRef, MaskKeySource, RandomMaskKeys, ReadBuffer, Role, State};
 pub use deflate::{DeflateConfig, DeflateParams};
-pub use error::{Error, Result};
+pub use error::{Error, ErrorKind, Result};
 pub use frame::{FrameHeader, OpCode};
 pub use message::{Message, Utf8Bytes};
 pub use prepared::PreparedMessage;

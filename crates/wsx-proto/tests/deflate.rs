@@ -175,7 +175,7 @@ fn request_with_offers(offers: &[&str], client_deflate: DeflateConfig) -> (Vec<u
     let client = ClientRequest::new("example.com", "/")
         .key(*b"0123456789abcdef")
         .deflate(Some(client_deflate.clone()));
-    let wire = String::from_utf8(client.encode()).unwrap();
+    let wire = String::from_utf8(client.encode().unwrap()).unwrap();
     let ours = format!("Sec-WebSocket-Extensions: {}\r\n", client_deflate.offer());
     assert!(wire.contains(&ours));
     let lines: String = offers

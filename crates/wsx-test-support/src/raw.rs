@@ -29,7 +29,9 @@ impl<S: AsyncRead + AsyncWrite + Unpin> RawClient<S> {
         config.max_frame_size = usize::MAX >> 1;
         config.max_message_size = usize::MAX >> 1;
         let request = ClientRequest::new("localhost", "/").deflate(deflate);
-        io.write_all(&request.encode()).await.expect("write request");
+        io.write_all(&request.encode().expect("a valid request"))
+            .await
+            .expect("write request");
         let mut buf = BytesMut::with_capacity(1024);
         loop {
             let n = io.read_buf(&mut buf).await.expect("read response");

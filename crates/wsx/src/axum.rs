@@ -21,7 +21,7 @@
 
 use crate::config::Config;
 use crate::error::Error;
-use crate::hyper::{HyperStream, error_status, proto_request, switching_protocols, upgraded};
+use crate::hyper::{HyperStream, proto_request, render, switching_protocols, upgraded};
 use crate::server::AcceptOptions;
 use crate::websocket::WebSocket;
 use axum_core::body::Body;
@@ -54,16 +54,7 @@ pub struct UpgradeRejection(Error);
 
 impl IntoResponse for UpgradeRejection {
     fn into_response(self) -> Response {
-        let (status, reason) = error_status(&self.0);
-        let mut builder = http::Response::builder()
-            .status(status)
-            .header(http::header::CONTENT_TYPE, "text/plain; charset=utf-8");
-        if status == 426 {
-            builder = builder.header("Sec-WebSocket-Version", "13");
-        }
-        builder
-            .body(Body::from(format!("{reason}\n")))
-            .expect("static headers")
+        render(&self.0.to_response(), Body::from)
     }
 }
 

@@ -1,8 +1,9 @@
 //! Opening a connection: `ws://` and `wss://` URLs, TLS, proxies, the client handshake.
 
 use crate::config::Config;
+use crate::error::Timeout;
 use crate::error::{Error, Result};
-use crate::proxy::{Proxy, split_host_port};
+use crate::proxy::Proxy;
 use crate::tls::MaybeTlsStream;
 use crate::websocket::WebSocket;
 use bytes::BytesMut;
@@ -35,55 +36,64 @@ pub async fn connect(url: &str) -> Result<WebSocket<ClientStream>> {
 #[derive(Debug, Clone, PartialEq, Eq)]
 struct Target {
     tls: bool,
+    /// For TCP and TLS: a name, or an IP literal without brackets.
     host: String,
     port: u16,
+    /// The `Host` header: the host (IPv6 in brackets), and the port if not the default.
+    authority: String,
     /// Path and query.
     resource: String,
 }
 
 impl Target {
-    fn parse(url: &str) -> Result<Target> {
-        let bad = |why: &str| Error::Url(format!("{url}: {why}"));
-        let (scheme, rest) = url.split_once("://").ok_or_else(|| bad("missing scheme"))?;
-        let (tls, default_port) = match scheme.to_ascii_lowercase().as_str() {
-            "ws" | "http" => (false, 80),
-            "wss" | "https" => (true, 443),
-            _ => return Err(bad("scheme must be ws or wss")),
-        };
-        // §3: "Fragment identifiers are meaningless in the context of WebSocket URIs".
-        let rest = rest.split('#').next().unwrap_or_default();
-        let split = rest.find(['/', '?']).unwrap_or(rest.len());
-        let (authority, resource) = rest.split_at(split);
-        if authority.contains('@') {
-            return Err(bad("credentials in the URL are not supported; use a header"));
+    /// Parses with the WHATWG URL parser, then applies RFC 6455 §3's rules: `ws` or `wss`
+    /// (`http`/`https` taken as the same), no credentials, and the fragment dropped
+    /// ("fragment identifiers are meaningless in the context of WebSocket URIs").
+    fn parse(input: &str) -> Result<Target> {
+        // The WHATWG parser silently deletes tabs and newlines inside a URL, which would
+        // turn a smuggled `\r\nHeader: x` into part of the path instead of an error.
+        if input.chars().any(|c| c.is_ascii_control()) {
+            return Err(Error::url("it contains a control character"));
         }
-        let (host, port) = split_host_port(authority, default_port)?;
-        let resource = match resource {
-            "" => "/".to_owned(),
-            r if r.starts_with('?') => format!("/{r}"),
-            r => r.to_owned(),
+        let url = url::Url::parse(input).map_err(|e| Error::Url {
+            reason: "cannot parse it".into(),
+            source: Some(Box::new(e)),
+        })?;
+        let tls = match url.scheme() {
+            "ws" | "http" => false,
+            "wss" | "https" => true,
+            other => return Err(Error::url(format!("the scheme must be ws or wss, not {other}"))),
+        };
+        if !url.username().is_empty() || url.password().is_some() {
+            return Err(Error::url(
+                "credentials in the URL are not supported; send a header",
+            ));
+        }
+        let host = match url.host() {
+            Some(url::Host::Domain(d)) => d.to_owned(),
+            Some(url::Host::Ipv4(ip)) => ip.to_string(),
+            Some(url::Host::Ipv6(ip)) => ip.to_string(),
+            None => return Err(Error::url("it has no host")),
+        };
+        let default_port = if tls { 443 } else { 80 };
+        // The parser knows ws's and http's default ports alike and drops an explicit one.
+        let port = url.port().unwrap_or(default_port);
+        let host_str = url.host_str().expect("a host was found above");
+        let authority = match url.port() {
+            Some(p) if p != default_port => format!("{host_str}:{p}"),
+            _ => host_str.to_owned(),
+        };
+        let resource = match url.query() {
+            Some(q) => format!("{}?{q}", url.path()),
+            None => url.path().to_owned(),
         };
         Ok(Target {
             tls,
             host,
             port,
+            authority,
             resource,
         })
-    }
-
-    /// The `Host` header: the port only when it is not the scheme's default.
-    fn host_header(&self) -> String {
-        let host = if self.host.contains(':') {
-            format!("[{}]", self.host)
-        } else {
-            self.host.clone()
-        };
-        let default = if self.tls { 443 } else { 80 };
-        if self.port == default {
-            host
-        } else {
-            format!("{host}:{}", self.port)
-        }
     }
 }
 
@@ -120,7 +130,10 @@ pub struct ClientBuilder {
 }
 
 impl ClientBuilder {
-    /// A builder for `url` (`ws://` or `wss://`).
+    /// A builder for `url` (`ws://` or `wss://`; `http://` and `https://` mean the same).
+    /// The URL is parsed when connecting: one that does not parse, has another scheme,
+    /// carries credentials or contains a control character is an [`Error::Url`]. A
+    /// fragment is dropped (RFC 6455 §3).
     ///
     /// ```
     /// let builder = wsx::ClientBuilder::new("wss://example.com/feed");
@@ -147,7 +160,9 @@ impl ClientBuilder {
         self
     }
 
-    /// Adds a request header.
+    /// Adds a request header. The name must be an HTTP token and the value free of
+    /// control characters (CR, LF, NUL, …; HTAB is fine): otherwise [`connect`](Self::connect)
+    /// fails with [`Error::InvalidInput`] before it opens a connection.
     ///
     /// ```
     /// let builder = wsx::ClientBuilder::new("wss://example.com/feed").header("Authorization", "Bearer t0ken");
@@ -157,7 +172,9 @@ impl ClientBuilder {
         self
     }
 
-    /// Offers a subprotocol (call again to offer more, most preferred first).
+    /// Offers a subprotocol (call again to offer more, most preferred first). It must be
+    /// an HTTP token (RFC 6455 §4.1), or [`connect`](Self::connect) fails with
+    /// [`Error::InvalidInput`] before it opens a connection.
     ///
     /// ```
     /// let builder = wsx::ClientBuilder::new("wss://example.com/feed").protocol("v2.feed").protocol("v1.feed");
@@ -167,7 +184,8 @@ impl ClientBuilder {
         self
     }
 
-    /// Sends an `Origin` header, as a browser would.
+    /// Sends an `Origin` header, as a browser would; one with a control character makes
+    /// [`connect`](Self::connect) fail with [`Error::InvalidInput`].
     ///
     /// ```
     /// let builder = wsx::ClientBuilder::new("wss://example.com/feed").origin("https://app.example.com");
@@ -259,6 +277,8 @@ impl ClientBuilder {
     /// ```
     pub async fn connect_with_response(self) -> Result<(WebSocket<ClientStream>, Response)> {
         let target = Target::parse(&self.url)?;
+        // Before connecting: a value that cannot be sent fails without touching the network.
+        let (request, wire) = self.request(&target)?;
         let proxy = match &self.proxy {
             ProxySetting::FromEnv => Proxy::from_env(target.tls, &target.host),
             ProxySetting::Direct => None,
@@ -268,35 +288,33 @@ impl ClientBuilder {
             let (host, port) = proxy
                 .as_ref()
                 .map_or((target.host.as_str(), target.port), Proxy::address);
-            let mut tcp = TcpStream::connect((host, port)).await?;
+            let mut tcp = match TcpStream::connect((host, port)).await {
+                Ok(tcp) => tcp,
+                Err(e) if proxy.is_some() => return Err(Proxy::failed(host, port, "cannot connect", e)),
+                Err(e) => return Err(e.into()),
+            };
             tcp.set_nodelay(true)?;
             if let Some(proxy) = &proxy {
-                proxy
-                    .tunnel(&mut tcp, &target.host, target.port)
-                    .await
-                    .map_err(|e| match e {
-                        Error::Io(io) => {
-                            let (h, p) = proxy.address();
-                            Error::Proxy(format!("tunnel through {h}:{p}: {io}"))
-                        }
-                        e => e,
-                    })?;
+                proxy.tunnel(&mut tcp, &target.host, target.port).await?;
             }
             if !target.tls {
                 return Ok(MaybeTlsStream::Plain(tcp));
             }
             let config = self.tls.clone().unwrap_or_else(crate::tls::default_client_config);
-            let name = ServerName::try_from(target.host.clone()).map_err(|e| Error::Url(e.to_string()))?;
+            let name = ServerName::try_from(target.host.clone()).map_err(|e| Error::Url {
+                reason: format!("{:?} is not a name TLS can verify", target.host),
+                source: Some(Box::new(e)),
+            })?;
             let tls = tokio_rustls::TlsConnector::from(config)
                 .connect(name, tcp)
                 .await
-                .map_err(|e| Error::Tls(e.to_string()))?;
+                .map_err(|e| Error::tls_io(format!("handshake with {} failed", target.host), e))?;
             Ok::<_, Error>(MaybeTlsStream::Tls(Box::new(tls.into())))
         };
         let stream = tokio::time::timeout(self.config.connect_timeout, transport)
             .await
-            .map_err(|_| Error::Timeout("connect"))??;
-        self.handshake(stream, &target).await
+            .map_err(|_| Error::Timeout(Timeout::Connect))??;
+        self.handshake(stream, request, wire).await
     }
 
     /// Runs the opening handshake over a transport you connected yourself (a Unix socket,
@@ -310,15 +328,14 @@ impl ClientBuilder {
     /// ```
     pub async fn connect_on<S: AsyncRead + AsyncWrite + Unpin>(self, stream: S) -> Result<WebSocket<S>> {
         let target = Target::parse(&self.url)?;
-        Ok(self.handshake(stream, &target).await?.0)
+        let (request, wire) = self.request(&target)?;
+        Ok(self.handshake(stream, request, wire).await?.0)
     }
 
-    async fn handshake<S: AsyncRead + AsyncWrite + Unpin>(
-        &self,
-        mut stream: S,
-        target: &Target,
-    ) -> Result<(WebSocket<S>, Response)> {
-        let mut request = ClientRequest::new(&target.host_header(), &target.resource)
+    /// The request and its bytes. Encoding checks every value (host, path, Origin,
+    /// subprotocols, headers), so a bad one is the caller's error before any I/O.
+    fn request(&self, target: &Target) -> Result<(ClientRequest, Vec<u8>)> {
+        let mut request = ClientRequest::new(&target.authority, &target.resource)
             .deflate(self.config.protocol.deflate.clone());
         for p in &self.protocols {
             request = request.protocol(p);
@@ -329,8 +346,18 @@ impl ClientBuilder {
         for (n, v) in &self.headers {
             request = request.header(n, v);
         }
+        let wire = request.encode()?;
+        Ok((request, wire))
+    }
+
+    async fn handshake<S: AsyncRead + AsyncWrite + Unpin>(
+        &self,
+        mut stream: S,
+        request: ClientRequest,
+        wire: Vec<u8>,
+    ) -> Result<(WebSocket<S>, Response)> {
         let exchange = async {
-            stream.write_all(&request.encode()).await?;
+            stream.write_all(&wire).await?;
             let mut buf = BytesMut::with_capacity(1024);
             loop {
                 if stream.read_buf(&mut buf).await? == 0 {
@@ -361,7 +388,7 @@ impl ClientBuilder {
         };
         tokio::time::timeout(self.config.handshake_timeout, exchange)
             .await
-            .map_err(|_| Error::Timeout("handshake"))?
+            .map_err(|_| Error::Timeout(Timeout::Handshake))?
     }
 }
 
@@ -380,6 +407,13 @@ fn response_body_excerpt(buf: &[u8]) -> String {
 mod tests {
     use super::*;
 
+    fn reason(e: Error) -> String {
+        match e {
+            Error::Url { reason, .. } => reason,
+            e => panic!("not a URL error: {e:?}"),
+        }
+    }
+
     #[test]
     fn parses_urls() {
         let t = Target::parse("wss://example.com/chat?room=1#frag").unwrap();
@@ -387,16 +421,41 @@ mod tests {
             (t.tls, t.host.as_str(), t.port, t.resource.as_str()),
             (true, "example.com", 443, "/chat?room=1")
         );
-        assert_eq!(t.host_header(), "example.com");
+        assert_eq!(t.authority, "example.com");
         let t = Target::parse("ws://[::1]:9000?x").unwrap();
         assert_eq!(
             (t.host.as_str(), t.port, t.resource.as_str()),
             ("::1", 9000, "/?x")
         );
-        assert_eq!(t.host_header(), "[::1]:9000");
+        assert_eq!(t.authority, "[::1]:9000");
         assert_eq!(Target::parse("ws://h").unwrap().resource, "/");
-        assert!(Target::parse("ftp://h").is_err());
-        assert!(Target::parse("ws://user:pw@h").is_err());
-        assert!(Target::parse("h:80").is_err());
+        let t = Target::parse("https://EXAMPLE.com:443/a b").unwrap();
+        assert_eq!(
+            (t.tls, t.authority.as_str(), t.resource.as_str()),
+            (true, "example.com", "/a%20b")
+        );
+        let t = Target::parse("http://h:8080/").unwrap();
+        assert_eq!((t.tls, t.port, t.authority.as_str()), (false, 8080, "h:8080"));
+        assert_eq!(
+            Target::parse("ws://127.0.0.1:80/").unwrap().authority,
+            "127.0.0.1"
+        );
+    }
+
+    #[test]
+    fn refuses_unusable_urls() {
+        assert!(reason(Target::parse("ftp://h").unwrap_err()).contains("scheme"));
+        assert!(reason(Target::parse("ws://user:pw@h").unwrap_err()).contains("credentials"));
+        assert!(reason(Target::parse("ws://user@h").unwrap_err()).contains("credentials"));
+        assert!(reason(Target::parse("ws://h/a\r\nX-Injected: 1").unwrap_err()).contains("control"));
+        assert!(reason(Target::parse("ws://h/a\tb").unwrap_err()).contains("control"));
+        assert!(reason(Target::parse("h:80").unwrap_err()).contains("scheme"));
+        let e = Target::parse("not a url").unwrap_err();
+        let source = std::error::Error::source(&e).expect("the parser's error");
+        assert!(source.downcast_ref::<url::ParseError>().is_some(), "{source:?}");
+        assert!(matches!(
+            Target::parse("ws://[::1/").unwrap_err(),
+            Error::Url { source: Some(_), .. }
+        ));
     }
 }

@@ -48,7 +48,7 @@ use std::pin::Pin;
 use std::sync::Arc;
 use std::task::{Context, Poll};
 use wsx_proto::Role;
-use wsx_proto::handshake::{self, Headers, Request};
+use wsx_proto::handshake::{self, ErrorResponse, Headers, Request};
 
 /// The transport of a WebSocket upgraded from hyper.
 pub type HyperStream = TokioIo<hyper::upgrade::Upgraded>;
@@ -80,7 +80,7 @@ pub fn is_upgrade_request<B>(req: &http::Request<B>) -> bool {
             .get_all(name)
             .iter()
             .filter_map(|v| v.to_str().ok())
-            .any(|v| v.split(',').any(|t| t.trim().eq_ignore_ascii_case(token)))
+            .any(|v| handshake::has_token(v, token))
     };
     req.method() == http::Method::GET
         && has(http::header::UPGRADE, "websocket")
@@ -131,34 +131,37 @@ pub(crate) fn switching_protocols<T>(headers: &[(String, String)], body: T) -> h
     for (n, v) in headers {
         builder = builder.header(n.as_str(), v.as_str());
     }
+    // wsx-proto refuses every name that is not a token and every value with a control
+    // character, which is exactly what `http` refuses (see the test below).
     builder
         .body(body)
         .expect("header names and values were checked by wsx-proto")
 }
 
 /// The HTTP response for a failed upgrade: the status the error names (400, 403, 426, …)
-/// with a plain-text reason, `Sec-WebSocket-Version: 13` on 426.
+/// with a plain-text reason, and the headers that go with it (see
+/// [`ErrorResponse`]); 500 for errors that are not
+/// the request's fault, such as an invalid header in the [`AcceptOptions`].
+///
+/// ```
+/// let e = wsx::Error::from(wsx_proto::Error::UnsupportedVersion);
+/// let response = wsx::hyper::error_response(&e);
+/// assert_eq!(response.status(), 426);
+/// assert_eq!(response.headers()["sec-websocket-version"], "13");
+/// ```
 pub fn error_response(error: &Error) -> http::Response<Full<Bytes>> {
-    let (status, reason) = error_status(error);
-    let mut builder = http::Response::builder()
-        .status(status)
-        .header(http::header::CONTENT_TYPE, "text/plain; charset=utf-8");
-    if status == 426 {
-        builder = builder
-            .header("Sec-WebSocket-Version", "13")
-            .header(http::header::UPGRADE, "websocket");
-    }
-    builder
-        .body(Full::new(Bytes::from(format!("{reason}\n"))))
-        .expect("static headers")
+    render(&error.to_response(), |body| Full::new(Bytes::from(body)))
 }
 
-pub(crate) fn error_status(error: &Error) -> (u16, String) {
-    match error {
-        Error::Protocol(e) => (e.http_status().unwrap_or(500), e.to_string()),
-        Error::Rejected { status, reason } => (*status, reason.clone()),
-        other => (500, other.to_string()),
+/// Copies a refusal into an `http` response with the body type of the caller's stack.
+pub(crate) fn render<B>(refusal: &ErrorResponse, body: impl FnOnce(String) -> B) -> http::Response<B> {
+    let mut builder = http::Response::builder().status(refusal.status());
+    for (n, v) in refusal.headers() {
+        builder = builder.header(n, v);
     }
+    builder
+        .body(body(refusal.body().to_owned()))
+        .expect("ErrorResponse keeps its status in 400-599 and checks its headers")
 }
 
 /// Resolves to the WebSocket once hyper has sent the `101` and released the connection.
@@ -177,8 +180,46 @@ impl Future for Upgrading {
     }
 }
 
-/// The `handshake` module's plain-text rejection, for servers that write raw bytes.
+/// The same refusal as [`error_response`], as bytes for servers that write raw.
+///
+/// ```
+/// let e = wsx::Error::from(wsx_proto::Error::MethodNotAllowed);
+/// assert!(wsx::hyper::rejection_bytes(&e).starts_with(b"HTTP/1.1 405 Method Not Allowed\r\nAllow: GET\r\n"));
+/// ```
 pub fn rejection_bytes(error: &Error) -> Vec<u8> {
-    let (status, reason) = error_status(error);
-    handshake::http_response(status, &[], &reason)
+    error.to_response().encode()
+}
+
+#[cfg(test)]
+mod tests {
+    use wsx_proto::handshake::{Accept, Headers, Request};
+
+    /// `switching_protocols` may expect: whatever wsx-proto lets into a `101`, `http` takes.
+    #[test]
+    fn proto_checks_are_at_least_as_strict_as_http() {
+        let request = Request::from_parts(
+            "GET",
+            "/",
+            true,
+            Headers::from_pairs([
+                ("Host", "h"),
+                ("Upgrade", "websocket"),
+                ("Connection", "Upgrade"),
+                ("Sec-WebSocket-Key", "dGhlIHNhbXBsZSBub25jZQ=="),
+                ("Sec-WebSocket-Version", "13"),
+            ]),
+        );
+        for b in 0..=255u8 {
+            let text = String::from_utf8_lossy(&[b'a', b, b'z']).into_owned();
+            if request.accept(&Accept::new().header("X", &text)).is_ok() {
+                assert!(http::HeaderValue::from_str(&text).is_ok(), "value byte {b:#x}");
+            }
+            if request.accept(&Accept::new().header(&text, "1")).is_ok() {
+                assert!(
+                    http::HeaderName::from_bytes(text.as_bytes()).is_ok(),
+                    "name byte {b:#x}"
+                );
+            }
+        }
+    }
 }

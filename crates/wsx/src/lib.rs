@@ -15,6 +15,7 @@
 //! | [`server`] (`accept`, `accept_with`, `Server`) | the server handshake, Origin policy, accept loop, shutdown |
 //! | [`tls`] | rustls configurations and the plain-or-TLS stream |
 //! | [`proxy`] (`Proxy`) | HTTP CONNECT and SOCKS5 tunnels, proxy environment variables |
+//! | [`error`] (`Error`) | one error type: peer, handshake, refusal, I/O, TLS, URL, proxy, timeout, misuse |
 //! | `hyper`, `axum` (features) | upgrading a hyper request; an axum extractor |
 //!
 //! # Client
@@ -57,6 +58,7 @@
 //! - `http`, `hyper`, `hyper-util`, `http-body-util`, `axum-core` (features): serving
 //!   WebSocket next to HTTP on one port.
 //! - `httparse`, `base64`: the proxy tunnels' few bytes of HTTP.
+//! - `url`: the WHATWG URL parser, for `ws://` and `wss://` URLs.
 //! - `tracing`: logs.
 
 #![deny(missing_docs)]
@@ -64,7 +66,7 @@
 
 pub mod client;
 mod config;
-mod error;
+pub mod error;
 pub mod proxy;
 pub mod server;
 pub mod split;

@@ -36,7 +36,7 @@ impl Proxy {
         let (kind, default_port) = match scheme.to_ascii_lowercase().as_str() {
             "http" => (Kind::Http, 80),
             "socks5" | "socks5h" => (Kind::Socks5, 1080),
-            other => return Err(Error::Url(format!("unsupported proxy scheme {other:?}"))),
+            other => return Err(Error::url(format!("unsupported proxy scheme {other:?}"))),
         };
         let authority = rest.split('/').next().unwrap_or_default();
         let (auth, hostport) = match authority.rsplit_once('@') {
@@ -97,9 +97,31 @@ impl Proxy {
         host: &str,
         port: u16,
     ) -> Result<()> {
-        match self.kind {
+        let result = match self.kind {
             Kind::Http => self.http_connect(stream, host, port).await,
             Kind::Socks5 => self.socks5_connect(stream, host, port).await,
+        };
+        result.map_err(|e| match e {
+            Error::Io(io) => self.error("the tunnel failed", Some(io)),
+            e => e,
+        })
+    }
+
+    /// An [`Error::Proxy`] naming this proxy.
+    fn error(&self, reason: impl Into<String>, source: Option<std::io::Error>) -> Error {
+        Error::Proxy {
+            proxy: authority(&self.host, self.port),
+            reason: reason.into(),
+            source,
+        }
+    }
+
+    /// The proxy at `host:port` could not be reached.
+    pub(crate) fn failed(host: &str, port: u16, reason: &str, source: std::io::Error) -> Error {
+        Error::Proxy {
+            proxy: authority(host, port),
+            reason: reason.into(),
+            source: Some(source),
         }
     }
 
@@ -109,11 +131,7 @@ impl Proxy {
         host: &str,
         port: u16,
     ) -> Result<()> {
-        let target = if host.contains(':') {
-            format!("[{host}]:{port}")
-        } else {
-            format!("{host}:{port}")
-        };
+        let target = authority(host, port);
         let mut req = format!("CONNECT {target} HTTP/1.1\r\nHost: {target}\r\n");
         if let Some((u, p)) = &self.auth {
             let cred = base64::engine::general_purpose::STANDARD.encode(format!("{u}:{p}"));
@@ -126,24 +144,27 @@ impl Proxy {
         let mut head = Vec::with_capacity(128);
         while !head.ends_with(b"\r\n\r\n") {
             if head.len() >= 8192 {
-                return Err(Error::Proxy("CONNECT response head too large".into()));
+                return Err(self.error("CONNECT response head too large", None));
             }
             let b = s
                 .read_u8()
                 .await
-                .map_err(|_| Error::Proxy("proxy closed during CONNECT".into()))?;
+                .map_err(|e| self.error("closed during CONNECT", Some(e)))?;
             head.push(b);
         }
         let mut headers = [httparse::EMPTY_HEADER; 32];
         let mut resp = httparse::Response::new(&mut headers);
         match resp.parse(&head) {
             Ok(httparse::Status::Complete(_)) if resp.code.is_some_and(|c| (200..300).contains(&c)) => Ok(()),
-            Ok(httparse::Status::Complete(_)) => Err(Error::Proxy(format!(
-                "CONNECT refused: {} {}",
-                resp.code.unwrap_or(0),
-                resp.reason.unwrap_or("")
-            ))),
-            _ => Err(Error::Proxy("malformed CONNECT response".into())),
+            Ok(httparse::Status::Complete(_)) => Err(self.error(
+                format!(
+                    "CONNECT refused: {} {}",
+                    resp.code.unwrap_or(0),
+                    resp.reason.unwrap_or("")
+                ),
+                None,
+            )),
+            _ => Err(self.error("malformed CONNECT response", None)),
         }
     }
 
@@ -155,7 +176,7 @@ impl Proxy {
         host: &str,
         port: u16,
     ) -> Result<()> {
-        let fail = |m: &str| Error::Proxy(format!("SOCKS5: {m}"));
+        let fail = |m: &str| self.error(format!("SOCKS5: {m}"), None);
         let methods: &[u8] = if self.auth.is_some() {
             &[0x00, 0x02]
         } else {
@@ -240,9 +261,18 @@ impl Proxy {
     }
 }
 
+/// `host:port`, with an IPv6 literal in brackets.
+fn authority(host: &str, port: u16) -> String {
+    if host.contains(':') {
+        format!("[{host}]:{port}")
+    } else {
+        format!("{host}:{port}")
+    }
+}
+
 /// Splits `host[:port]` / `[v6][:port]`.
 pub(crate) fn split_host_port(s: &str, default_port: u16) -> Result<(String, u16)> {
-    let bad = || Error::Url(format!("invalid host:port {s:?}"));
+    let bad = || Error::url(format!("invalid host:port {s:?}"));
     if let Some(rest) = s.strip_prefix('[') {
         let (host, after) = rest.split_once(']').ok_or_else(bad)?;
         let port = match after.strip_prefix(':') {

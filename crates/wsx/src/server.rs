@@ -2,7 +2,7 @@
 //! a small server with an accept loop, a connection limit and graceful shutdown.
 
 use crate::config::Config;
-use crate::error::{Error, Result};
+use crate::error::{Error, Result, Timeout};
 use crate::tls::MaybeTlsStream;
 use crate::websocket::{QueueLimits, WebSocket};
 use bytes::BytesMut;
@@ -20,7 +20,7 @@ use tokio_rustls::TlsAcceptor;
 use tokio_rustls::rustls::ServerConfig;
 use tokio_util::sync::CancellationToken;
 use wsx_proto::Role;
-use wsx_proto::handshake::{self, Request};
+use wsx_proto::handshake::{self, ErrorResponse, Request};
 
 /// What the server answers to an acceptable request: a subprotocol and extra headers.
 ///
@@ -56,7 +56,9 @@ impl AcceptOptions {
         self
     }
 
-    /// Adds a response header (e.g. `Set-Cookie`).
+    /// Adds a response header (e.g. `Set-Cookie`). A name that is not an HTTP token or a
+    /// value with a control character (other than HTAB) fails the handshake with
+    /// [`Error::InvalidInput`], answered with a bare 500.
     ///
     /// ```
     /// let opts = wsx::AcceptOptions::new().header("Set-Cookie", "sid=42; HttpOnly");
@@ -153,7 +155,11 @@ impl Rejection {
     /// assert!(bytes.starts_with(b"HTTP/1.1 404 Not Found\r\n"));
     /// ```
     pub fn to_http_response(&self) -> Vec<u8> {
-        handshake::http_response(self.status, &[], &self.reason)
+        self.to_error_response().encode()
+    }
+
+    fn to_error_response(&self) -> ErrorResponse {
+        ErrorResponse::new(self.status, &self.reason)
     }
 }
 
@@ -314,7 +320,7 @@ where
         server_handshake(stream, &protocol, QueueLimits::of(config), callback),
     )
     .await
-    .map_err(|_| Error::Timeout("handshake"))??;
+    .map_err(|_| Error::Timeout(Timeout::Handshake))??;
     Ok(ws)
 }
 
@@ -338,23 +344,20 @@ where
         match Request::parse(&buf, protocol) {
             Ok(Some(parsed)) => break parsed,
             Ok(None) => continue,
-            Err(e) => return Err(refuse(&mut stream, e.to_http_response(), e.into()).await),
+            Err(e) => return Err(refuse(&mut stream, ErrorResponse::from_error(&e), e.into()).await),
         }
     };
     if let Err(e) = request.validate() {
-        return Err(refuse(&mut stream, e.to_http_response(), e.into()).await);
+        return Err(refuse(&mut stream, ErrorResponse::from_error(&e), e.into()).await);
     }
     let options = match callback(&request).await {
         Ok(o) => o,
-        Err(r) => return Err(refuse(&mut stream, Some(r.to_http_response()), r.into()).await),
+        Err(r) => return Err(refuse(&mut stream, r.to_error_response(), r.into()).await),
     };
     let accepted = match request.accept(&options.to_proto(protocol.deflate.as_ref())) {
         Ok(a) => a,
-        Err(e) => {
-            // Our own callback chose badly (an unoffered subprotocol, a broken header).
-            let response = handshake::http_response(500, &[], "server error");
-            return Err(refuse(&mut stream, Some(response), e.into()).await);
-        }
+        // Our own callback chose badly (an unoffered subprotocol, a broken header): a 500.
+        Err(e) => return Err(refuse(&mut stream, ErrorResponse::from_error(&e), e.into()).await),
     };
     stream.write_all(&accepted.response).await?;
     let mut ws = WebSocket::with_protocol_config(
@@ -369,11 +372,9 @@ where
     Ok((ws, request, options.extensions))
 }
 
-async fn refuse<S: AsyncWrite + Unpin>(stream: &mut S, response: Option<Vec<u8>>, error: Error) -> Error {
-    if let Some(r) = response {
-        let _ = stream.write_all(&r).await;
-        let _ = stream.shutdown().await;
-    }
+async fn refuse<S: AsyncWrite + Unpin>(stream: &mut S, response: ErrorResponse, error: Error) -> Error {
+    let _ = stream.write_all(&response.encode()).await;
+    let _ = stream.shutdown().await;
     error
 }
 
@@ -744,7 +745,7 @@ impl Conn {
                     acceptor
                         .accept(tcp)
                         .await
-                        .map_err(|e| Error::Tls(e.to_string()))?
+                        .map_err(|e| Error::tls_io("handshake failed", e))?
                         .into(),
                 )),
                 None => MaybeTlsStream::Plain(tcp),
@@ -758,7 +759,7 @@ impl Conn {
         };
         let (mut ws, request, extensions) = tokio::time::timeout(self.handshake_timeout, handshake)
             .await
-            .map_err(|_| Error::Timeout("handshake"))??;
+            .map_err(|_| Error::Timeout(Timeout::Handshake))??;
         ws.set_shutdown(Box::pin(self.stop.cancelled_owned()));
         Ok((
             ws,

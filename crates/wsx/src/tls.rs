@@ -126,19 +126,25 @@ pub fn client_config_with_roots(
 ) -> Result<Arc<ClientConfig>> {
     let mut store = RootCertStore::empty();
     for cert in roots {
-        store.add(cert).map_err(|e| Error::Tls(e.to_string()))?;
+        store
+            .add(cert)
+            .map_err(|e| Error::tls("cannot use a root certificate", e))?;
     }
     Ok(client_config_with(store))
 }
 
 /// Reads every certificate in a PEM file.
 pub fn load_certs(path: &Path) -> Result<Vec<CertificateDer<'static>>> {
+    let reason = || format!("cannot read certificates from {}", path.display());
     let certs = CertificateDer::pem_file_iter(path)
-        .map_err(|e| Error::Tls(format!("{}: {e}", path.display())))?
+        .map_err(|e| Error::tls(reason(), e))?
         .collect::<std::result::Result<Vec<_>, _>>()
-        .map_err(|e| Error::Tls(format!("{}: {e}", path.display())))?;
+        .map_err(|e| Error::tls(reason(), e))?;
     if certs.is_empty() {
-        return Err(Error::Tls(format!("{}: no certificate found", path.display())));
+        return Err(Error::Tls {
+            reason: format!("no certificate found in {}", path.display()),
+            source: None,
+        });
     }
     Ok(certs)
 }
@@ -151,7 +157,8 @@ pub fn load_certs(path: &Path) -> Result<Vec<CertificateDer<'static>>> {
 /// ```
 pub fn server_config_from_pem(cert: &Path, key: &Path) -> Result<Arc<ServerConfig>> {
     let certs = load_certs(cert)?;
-    let key = PrivateKeyDer::from_pem_file(key).map_err(|e| Error::Tls(format!("{}: {e}", key.display())))?;
+    let key = PrivateKeyDer::from_pem_file(key)
+        .map_err(|e| Error::tls(format!("cannot read a private key from {}", key.display()), e))?;
     server_config(certs, key)
 }
 
@@ -165,7 +172,7 @@ pub fn server_config(
         .expect("ring supports the default protocol versions")
         .with_no_client_auth()
         .with_single_cert(certs, key)
-        .map_err(|e| Error::Tls(e.to_string()))?;
+        .map_err(|e| Error::tls("the certificate and key do not make a server configuration", e))?;
     config.alpn_protocols = vec![b"http/1.1".to_vec()];
     Ok(Arc::new(config))
 }

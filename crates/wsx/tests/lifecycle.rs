@@ -12,7 +12,7 @@ use tokio::io::{AsyncReadExt, AsyncWriteExt};
 use tokio::sync::{mpsc, oneshot};
 use tokio::time::Instant;
 use wsx::proto::handshake::{Accept, Request};
-use wsx::proto::{CloseCode, CloseFrame, Connection, Error as ProtoError, Event, Role};
+use wsx::proto::{CloseCode, CloseFrame, Connection, Event, Role};
 use wsx::{AcceptOptions, Config, Error, Message, OriginPolicy, Rejection, Server};
 
 const KIB: usize = 1 << 10;
@@ -88,7 +88,9 @@ async fn keepalive_fails_a_silent_peer_with_1011() {
         .expect("no keepalive failure");
     let elapsed = t0.elapsed();
     match result {
-        Some(Err(Error::Protocol(ProtoError::KeepaliveTimeout(t)))) => assert_eq!(t, defaults.pong_timeout),
+        Some(Err(e @ Error::Timeout(wsx::error::Timeout::Keepalive))) => {
+            assert_eq!(e.close_code(), Some(wsx::CloseCode::INTERNAL_ERROR));
+        }
         other => panic!("expected a keepalive timeout, got {other:?}"),
     }
     assert!(

@@ -195,7 +195,7 @@ async fn oversize_handshake_gets_431() {
         let response = within(what, support::http_exchange(&mut tcp, &request)).await;
         assert_eq!(response.status, 431, "{what}: {response:?}");
         match within(what, server).await.unwrap() {
-            Err(Error::Protocol(
+            Err(Error::Handshake(
                 ProtoError::HandshakeTooLarge { .. } | ProtoError::TooManyHeaders { .. },
             )) => {}
             other => panic!("{what}: server got {other:?}"),
@@ -254,7 +254,10 @@ async fn stalled_handshake_fails_accept_with_a_timeout() {
     let result = tokio::time::timeout(timeout * 3, accept)
         .await
         .expect("accept_with never timed out");
-    assert!(matches!(result, Err(Error::Timeout("handshake"))), "{result:?}");
+    assert!(
+        matches!(result, Err(Error::Timeout(wsx::error::Timeout::Handshake))),
+        "{result:?}"
+    );
     assert!(t0.elapsed() >= timeout, "timed out after {:?}", t0.elapsed());
     let mut buf = [0u8; 64];
     assert_eq!(

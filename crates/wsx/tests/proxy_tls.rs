@@ -106,7 +106,10 @@ async fn untrusted_or_misnamed_certificates_fail_with_a_tls_error() {
 
     // The default roots (webpki-roots) do not know a self-signed certificate.
     match within("default roots", ClientBuilder::new(&url).no_proxy().connect()).await {
-        Err(Error::Tls(why)) => assert!(why.contains("certificate"), "{why}"),
+        Err(e @ Error::Tls { source: Some(_), .. }) => {
+            let why = std::error::Error::source(&e).unwrap().to_string();
+            assert!(why.contains("certificate"), "{why}");
+        }
         other => panic!("expected a TLS error, got {other:?}"),
     }
     // Trusted, but issued for another name.
@@ -123,7 +126,7 @@ async fn untrusted_or_misnamed_certificates_fail_with_a_tls_error() {
     )
     .await
     {
-        Err(Error::Tls(_)) => {}
+        Err(Error::Tls { .. }) => {}
         other => panic!("expected a TLS error, got {other:?}"),
     }
     // A plain-text client on a TLS port does not get a WebSocket either.
@@ -192,8 +195,10 @@ async fn proxies_refuse_missing_or_wrong_credentials() {
             )
             .await;
             match (scheme, result) {
-                ("http", Err(Error::Proxy(why))) => assert!(why.contains("407"), "{proxy_url}: {why}"),
-                ("socks5", Err(Error::Proxy(_) | Error::Io(_))) => {}
+                ("http", Err(Error::Proxy { reason, .. })) => {
+                    assert!(reason.contains("407"), "{proxy_url}: {reason}")
+                }
+                ("socks5", Err(Error::Proxy { .. })) => {}
                 (_, other) => panic!("{proxy_url}: expected a refusal, got {other:?}"),
             }
         }

@@ -182,7 +182,7 @@ pub(crate) async fn open(target: &Target, source: Option<IpAddr>) -> anyhow::Res
     let mut stream = socket.connect(target.addr).await?;
     stream.set_nodelay(true)?;
     let request = ClientRequest::new(&target.host, &target.path);
-    stream.write_all(&request.encode()).await?;
+    stream.write_all(&request.encode()?).await?;
     let mut buf = BytesMut::with_capacity(512);
     let config = wsx_proto::Config::default();
     loop {

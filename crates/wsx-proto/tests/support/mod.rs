@@ -81,7 +81,7 @@ pub fn handshake(client: &Config, server: &Config) -> Negotiated {
     let request = ClientRequest::new("localhost:8080", "/chat")
         .key(*b"wsx test key 16b")
         .deflate(client.deflate.clone());
-    let wire = request.encode();
+    let wire = request.encode().unwrap();
     let (req, used) = Request::parse(&wire, server)
         .expect("valid request")
         .expect("complete request");

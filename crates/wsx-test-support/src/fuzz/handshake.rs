@@ -1,7 +1,7 @@
 //! The opening handshake on arbitrary bytes, with small limits.
 //!
 //! Server side (`Request::parse`, `validate`, `accept`):
-//! - never panics; every error has an HTTP status, and its `to_http_response()` is a
+//! - never panics; every error has an HTTP status, and its `ErrorResponse` encodes to a
 //!   complete HTTP/1.1 response (`HTTP/1.1 <status> `, a head that httparse accepts,
 //!   `\r\n\r\n`, and a body of exactly `Content-Length` bytes);
 //! - a parsed head took at most the input and at most `max_handshake_bytes`;
@@ -16,7 +16,7 @@
 //! is accepted back by a default client.
 
 use base64::Engine as _;
-use wsx_proto::handshake::{Accept, ClientRequest, Request};
+use wsx_proto::handshake::{Accept, ClientRequest, ErrorResponse, Request};
 use wsx_proto::{Config, DeflateConfig, DeflateParams, Error};
 
 /// The key the client-side seeds were answered for: bytes 0..16.
@@ -43,9 +43,7 @@ fn check_error_response(e: &Error) {
     let status = e
         .http_status()
         .unwrap_or_else(|| panic!("server-side error without a status: {e:?}"));
-    let resp = e
-        .to_http_response()
-        .expect("an error with a status has a response");
+    let resp = ErrorResponse::from_error(e).encode();
     let prefix = format!("HTTP/1.1 {status} ");
     assert!(
         resp.starts_with(prefix.as_bytes()),
