@@ -27,6 +27,7 @@ from xml.sax.saxutils import escape
 SERVERS = {
     "wsx": ("wsx", "#d9480f"),
     "tokio-tungstenite": ("tokio-tungstenite", "#1971c2"),
+    "tokio-tungstenite-tuned": ("tokio-tungstenite (tuned)", "#0b7285"),
     "tokio-tungstenite-loop": ("tokio-tungstenite (send loop)", "#74c0fc"),
     "fastwebsockets": ("fastwebsockets", "#2f9e44"),
     "node-ws": ("Node ws", "#7048e8"),
@@ -171,7 +172,7 @@ def is_smoke(meta: dict[str, str]) -> list[str]:
 
 def write_svg(path: Path, stats: dict, servers: list[str], meta: dict, smoke: bool) -> None:
     scenarios = [s for s in ECHO if any(stats.get((s, srv)) for srv in servers)]
-    width, height = 860, 460
+    width, height = 860, 460 if len(servers) <= 5 else 478
     left, right, top, bottom = 78, 20, 70, 92
     plot_w, plot_h = width - left - right, height - top - bottom
     top_value = max(
@@ -239,11 +240,13 @@ def write_svg(path: Path, stats: dict, servers: list[str], meta: dict, smoke: bo
                    f'text-anchor="middle">{escape(title)}</text>')
     out.append(f'<text x="{left + plot_w / 2}" y="{top + plot_h + 38}" text-anchor="middle" fill="#555" '
                'font-size="12">connections × messages in flight per connection × payload</text>')
-    # Legend.
+    # Legend (on a second line if it does not fit on one).
     lx = left
     ly = height - 22
     for srv in servers:
         name, colour = SERVERS.get(srv, (srv, "#868e96"))
+        if lx > left and lx + 20 + 7.2 * len(name) > width - right:
+            lx, ly = left, ly + 18
         out.append(f'<rect x="{lx}" y="{ly - 11}" width="14" height="14" fill="{colour}"/>')
         out.append(f'<text x="{lx + 20}" y="{ly + 1}">{escape(name)}</text>')
         lx += 36 + 7.2 * len(name)
@@ -297,6 +300,12 @@ def main() -> int:
     w(f"- Load average (1, 5, 15 min) at start: {meta.get('loadavg_start', '?')}; at end: "
       f"{meta.get('loadavg_end', '?')}" + (" — **not a quiet machine**" if _busy(meta) else ""))
     w(f"- {meta.get('rustc', '?')}; wsx at `{meta.get('wsx_git', '?')}`; Node {meta.get('node', '?')}")
+    if meta.get("skip_build") == "1":
+        w("- Binaries were not rebuilt for this run (`SKIP_BUILD=1`): the git revision above need not be "
+          "what they were built from")
+    if "peers_profile" in meta:
+        w(f"- Peers' release profile (`bench/Cargo.toml`): `{meta['peers_profile']}`"
+          + ("" if "lto" in meta["peers_profile"].lower() else " (no LTO)"))
     peer_versions = ", ".join(f"{c} {versions[c]}" for c in
                               ("tokio-tungstenite", "tungstenite", "fastwebsockets", "hyper", "tokio") if c in versions)
     w(f"- Peers: {peer_versions}; Node ws {meta.get('node_ws', '?')}")
@@ -363,6 +372,9 @@ def main() -> int:
             w(f"- {n}")
         w("")
 
+    for line in drivers(servers):
+        w(line)
+
     # Details per scenario.
     w("## Details")
     w("")
@@ -411,7 +423,7 @@ def main() -> int:
       "repository (not on a package registry this workplace reaches), so it cannot be built here.")
     w("")
     cols = ["Metric", "uWebSockets (issue)", "fastwebsockets (issue)", "tokio-tungstenite (issue)"]
-    ours = [s for s in ("wsx", "fastwebsockets", "tokio-tungstenite") if s in servers]
+    ours = [s for s in ("wsx", "fastwebsockets", "tokio-tungstenite", "tokio-tungstenite-tuned") if s in servers]
     cols += [f"{name[s]} (this run)" for s in ours]
     w("| " + " | ".join(cols) + " |")
     w("|:--|" + "--:|" * (len(cols) - 1))
@@ -439,6 +451,12 @@ def main() -> int:
       "burst leaves in one write; a `next()`/`send()` loop flushes once per message and was slower in our "
       "trial (`--mode loop`; server `tokio-tungstenite-loop` in `SERVERS` runs it). Fan-out: split, "
       "`tokio::sync::broadcast`, `send` per message.")
+    w("- **tokio-tungstenite (tuned)**: `bench/peers/tokio-tungstenite`, `tungstenite-echo-tuned`: "
+      f"`accept_async_with_config` with `read_buffer_size` {_kib(meta.get('tuned_read_buffer', '4096'))} "
+      "(tungstenite's default is 128 KiB; its docs suggest e.g. 4 KiB for many connections), "
+      "`write_buffer_size` at its 128 KiB default (which the docs recommend), `max_write_buffer_size` "
+      "bounded; one task without `split` that `feed`s every message already readable and flushes once "
+      "when the next read would wait. Fan-out: `tungstenite-broadcast` with the same read buffer.")
     w("- **fastwebsockets**: `bench/peers/fastwebsockets`, its `examples/echo_server.rs` as published: "
       "hyper 1 HTTP/1 server with upgrades, `upgrade::upgrade`, `FragmentCollector`, `write_frame` per "
       "message (no batching: one write per frame is the library's design), the connection task "
@@ -473,6 +491,64 @@ def main() -> int:
     return 0
 
 
+# What drives each peer's ratios: the mechanism, and how it was checked (the measurements
+# are in docs/BENCHMARKS.md). Library behaviour, true of any run of the pinned versions.
+DRIVERS = {
+    "tokio-tungstenite": (
+        "**tokio-tungstenite** (defaults: `accept_async`, split + `forward`): its 128 KiB default "
+        "`read_buffer_size`. tungstenite allocates it per connection and, before every read, zero-fills "
+        "it up to its capacity (`FrameCodec::read_in` in tungstenite 0.30 `src/protocol/frame/mod.rs` "
+        "resizes the `BytesMut` with zeros, then reads into it). `forward` polls the read side twice per "
+        "burst (the second poll finds nothing), so every burst of echoes costs ~2 × 128 KiB of memset: "
+        "the largest item in its profile, and out of cache with 1,000 connections (125 MiB of buffers). "
+        "The same buffer is its idle RSS per connection (the first zero-fill makes it resident), most "
+        "of its handshake cost (page faults on a fresh buffer for each connection) and its fan-out "
+        "(the broadcast loop polls the read half after each delivery: 128 KiB zeroed per subscriber per "
+        "message). Writes are batched: one `sendto` per burst."
+    ),
+    "tokio-tungstenite-tuned": (
+        "**tokio-tungstenite (tuned)**: the same library with a `WebSocketConfig` (a 4 KiB read buffer, "
+        "tungstenite's suggestion for many connections, in every scenario), `feed` + one flush per burst, "
+        "no `split`. The gap between the two tokio-tungstenite columns is mostly the read buffer: 4 KiB "
+        "zeroed per read instead of 128 KiB, and 4 KiB resident per idle connection."
+    ),
+    "tokio-tungstenite-loop": (
+        "**tokio-tungstenite (send loop)**: as the default one, plus a flush after every message "
+        "(`send`): one `sendto` per message instead of one per burst."
+    ),
+    "fastwebsockets": (
+        "**fastwebsockets**: one write per frame. `WebSocket::write_frame` ends in its own `write_all` (or "
+        "`writev` for payloads over 1 KiB) on the socket, with no write buffer to batch into "
+        "(fastwebsockets 0.10 `src/lib.rs`, `WriteHalf::write_frame`): one `sendto` per echoed message, "
+        "while reads are batched through an 8 KiB buffer. Over loopback each `sendto` also runs the "
+        "receiving side's TCP path, so its echo ratios are syscalls per message. Its handshakes and fan-out "
+        "(where every server writes once per message per subscriber) are close to wsx's; its idle "
+        "connection (an 8 KiB `BytesMut` read buffer, not zero-filled, plus hyper's upgraded connection) "
+        "was not analysed further."
+    ),
+    "node-ws": (
+        "**Node ws**: one `writev` per message (header and payload) and JavaScript per message; reads "
+        "are batched. Its idle memory and handshakes were not analysed further."
+    ),
+}
+
+
+def drivers(servers: list[str]) -> list[str]:
+    """The "what drives the ratios" section, for the peers in this run."""
+    items = [DRIVERS[s] for s in servers if s in DRIVERS]
+    if not items:
+        return []
+    out = ["## What drives the ratios", "",
+           "wsx reads into uninitialised memory (nothing is zeroed per read) and writes what a read produced "
+           "in one `sendto` (one `recvfrom` and one `sendto` per 16-message burst at 20 B, two of each at 1 KiB). "
+           "For each peer, the mechanism behind its figures, checked against the peer's source at the "
+           "versions above and with `perf stat -e 'syscalls:sys_enter_*'` / `perf record` on the server "
+           "under load (measurements and sources: `docs/BENCHMARKS.md`):", ""]
+    out += [f"- {item}" for item in items]
+    out.append("")
+    return out
+
+
 def _busy(meta: dict[str, str]) -> bool:
     try:
         cores = float(meta.get("cores", "1"))
@@ -480,6 +556,14 @@ def _busy(meta: dict[str, str]) -> bool:
         return max(loads) > 0.25 * cores
     except ValueError:
         return False
+
+
+def _kib(n: str) -> str:
+    try:
+        v = int(n)
+    except ValueError:
+        return n
+    return f"{v // 1024} KiB" if v % 1024 == 0 else f"{v} B"
 
 
 def _fmt_any(metric: str, v: float | None) -> str:

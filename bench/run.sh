@@ -1,7 +1,7 @@
 #!/usr/bin/env bash
 # Side-by-side benchmark of wsx against other WebSocket servers.
 #
-#   bench/run.sh                      # the full suite: about 13 minutes after the builds
+#   bench/run.sh                      # the full suite: about 12 minutes after the builds
 #   ROUNDS=1 SECONDS_PER_RUN=1 IDLE_CONNS=500 FANOUT_SUBS=500 SMOKE=1 bench/run.sh
 #
 # Builds `wsx` (release, main workspace) and the peers (bench/, a workspace of its own),
@@ -25,8 +25,14 @@
 #   FANOUT_SUBS [10000]   subscribers for the fan-out scenario
 #   FANOUT_MESSAGES [20]  messages published per fan-out run (100 ms apart)
 #   HANDSHAKE_CONC [32]   handshakes in progress at once
-#   SERVERS ["wsx tokio-tungstenite fastwebsockets node-ws"]; also tokio-tungstenite-loop
-#                         (a next()/send() loop instead of split + forward)
+#   SERVERS ["wsx tokio-tungstenite tokio-tungstenite-tuned fastwebsockets node-ws"];
+#                         also tokio-tungstenite-loop (a next()/send() loop instead of
+#                         split + forward). tokio-tungstenite-tuned is tungstenite-echo-tuned
+#                         (a WebSocketConfig; feed + one flush per burst, no split) and, for
+#                         fan-out, tungstenite-broadcast with the same read buffer
+#   TUNED_READ_BUFFER [4096]   read_buffer_size of tokio-tungstenite-tuned in every scenario
+#                         (tungstenite's default: 131072; its docs: "e.g. 4 KiB" for many
+#                         connections)
 #   SCENARIOS ["echo-100x16x20 echo-100x16x1k echo-1000x8x20 connections handshakes fanout"]
 #   SERVER_CPU [0], CLIENT_CPU [1]   cores for taskset
 #   PAUSE [1]             seconds of rest between runs
@@ -50,12 +56,13 @@ IDLE_CONNS=${IDLE_CONNS:-10000}
 FANOUT_SUBS=${FANOUT_SUBS:-10000}
 FANOUT_MESSAGES=${FANOUT_MESSAGES:-20}
 HANDSHAKE_CONC=${HANDSHAKE_CONC:-32}
-SERVERS=${SERVERS:-"wsx tokio-tungstenite fastwebsockets node-ws"}
+SERVERS=${SERVERS:-"wsx tokio-tungstenite tokio-tungstenite-tuned fastwebsockets node-ws"}
 SCENARIOS=${SCENARIOS:-"echo-100x16x20 echo-100x16x1k echo-1000x8x20 connections handshakes fanout"}
 SERVER_CPU=${SERVER_CPU:-0}
 CLIENT_CPU=${CLIENT_CPU:-1}
 PAUSE=${PAUSE:-1}
 RUN_TIMEOUT=${RUN_TIMEOUT:-300}
+TUNED_READ_BUFFER=${TUNED_READ_BUFFER:-4096}
 OUT=${OUT:-$BENCH/results/$(date -u +%Y%m%dT%H%M%SZ)}
 REPORT_DIR=${REPORT_DIR:-$ROOT/docs/benchmarks}
 REPORT=${REPORT:-1}
@@ -91,7 +98,7 @@ if [[ $SKIP_BUILD != 1 ]]; then
     log "building the peers (bench/ workspace)"
     (cd "$BENCH" && CARGO_TARGET_DIR=$PEERS_TARGET_DIR cargo build --release --locked)
 fi
-for b in "$WSX" "$WSX_BROADCAST" "$PEERS/tungstenite-echo" "$PEERS/tungstenite-broadcast" \
+for b in "$WSX" "$WSX_BROADCAST" "$PEERS/tungstenite-echo" "$PEERS/tungstenite-echo-tuned" "$PEERS/tungstenite-broadcast" \
          "$PEERS/fastwebsockets-echo" "$PEERS/fastwebsockets-broadcast"; do
     [[ -x $b ]] || die "$b is missing (run without SKIP_BUILD=1)"
 done
@@ -103,7 +110,7 @@ fi
 servers=()
 for s in $SERVERS; do
     case $s in
-        wsx | tokio-tungstenite | tokio-tungstenite-loop | fastwebsockets) servers+=("$s") ;;
+        wsx | tokio-tungstenite | tokio-tungstenite-loop | tokio-tungstenite-tuned | fastwebsockets) servers+=("$s") ;;
         node-ws)
             if (( node_ok )); then servers+=("$s")
             else log "skipping node-ws: node or its ws package is missing (NODE_PATH=$NODE_PATH; npm ci --prefix tests/peers)"; fi ;;
@@ -116,6 +123,7 @@ done
 # broadcast server, on stdout, one word per line.
 server_cmd() {
     case $1/$2 in
+        echo/tokio-tungstenite-tuned) printf '%s\n' "$PEERS/tungstenite-echo-tuned" --read-buffer "$TUNED_READ_BUFFER" --listen ;;
         echo/wsx) printf '%s\n' "$WSX" echo --no-compress --listen ;;
         echo/tokio-tungstenite) printf '%s\n' "$PEERS/tungstenite-echo" --listen ;;
         echo/tokio-tungstenite-loop) printf '%s\n' "$PEERS/tungstenite-echo" --mode loop --listen ;;
@@ -124,6 +132,7 @@ server_cmd() {
         # The wsx example takes the address as its only argument.
         broadcast/wsx) printf '%s\n' "$WSX_BROADCAST" ;;
         broadcast/tokio-tungstenite | broadcast/tokio-tungstenite-loop) printf '%s\n' "$PEERS/tungstenite-broadcast" --listen ;;
+        broadcast/tokio-tungstenite-tuned) printf '%s\n' "$PEERS/tungstenite-broadcast" --read-buffer "$TUNED_READ_BUFFER" --listen ;;
         broadcast/fastwebsockets) printf '%s\n' "$PEERS/fastwebsockets-broadcast" --listen ;;
         broadcast/node-ws) printf '%s\n' node "$BENCH/peers/node-ws/broadcast.js" --listen ;;
         *) die "no $1 server for $2" ;;
@@ -171,6 +180,9 @@ log "results in $OUT"
     echo "servers: ${servers[*]}"
     echo "scenarios: $SCENARIOS"
     echo "smoke: $SMOKE"
+    echo "tuned_read_buffer: $TUNED_READ_BUFFER"
+    echo "skip_build: $SKIP_BUILD"
+    echo "peers_profile: $(sed -n '/^\[profile.release\]/,/^\[/p' "$BENCH/Cargo.toml" | grep -v '^\[' | grep -v '^#' | tr '\n' ' ' | sed 's/  */ /g; s/ $//')${CARGO_PROFILE_RELEASE_LTO:+ (CARGO_PROFILE_RELEASE_LTO=$CARGO_PROFILE_RELEASE_LTO)}${CARGO_PROFILE_RELEASE_CODEGEN_UNITS:+ (CARGO_PROFILE_RELEASE_CODEGEN_UNITS=$CARGO_PROFILE_RELEASE_CODEGEN_UNITS)}"
     echo "command: $(for v in ROUNDS SECONDS_PER_RUN WARMUP IDLE_CONNS FANOUT_SUBS FANOUT_MESSAGES HANDSHAKE_CONC SERVER_CPU CLIENT_CPU SMOKE; do printf '%s=%s ' "$v" "${!v}"; done)bench/run.sh"
 } > "$OUT/meta.txt"
 cp "$BENCH/Cargo.lock" "$OUT/peers-Cargo.lock"
