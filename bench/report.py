@@ -16,6 +16,7 @@ from __future__ import annotations
 import argparse
 import csv
 import json
+import math
 import os
 import re
 import statistics
@@ -179,9 +180,11 @@ def write_svg(path: Path, stats: dict, servers: list[str], meta: dict, smoke: bo
         [hi for s in scenarios for srv in servers
          if (sp := stats[(s, srv)].spread("messages/s")) for hi in (sp[1],)] or [1.0]
     )
-    # A "nice" axis maximum and ticks.
-    mag = 10 ** (len(str(int(top_value))) - 1)
-    axis_max = next(m * mag for m in (1, 1.5, 2, 2.5, 3, 4, 5, 6, 8, 10) if m * mag >= top_value * 1.08)
+    # A "nice" axis maximum and ticks: the magnitude of the padded top, so that one of the
+    # multiples below always reaches it (981k * 1.08 is past 10 * 100k).
+    target = max(top_value * 1.08, 1.0)
+    mag = 10 ** math.floor(math.log10(target))
+    axis_max = next(m * mag for m in (1, 1.5, 2, 2.5, 3, 4, 5, 6, 8, 10) if m * mag >= target)
     step = axis_max / 5
 
     def y(v: float) -> float:

@@ -212,6 +212,9 @@ run_one() {
     local -a cmd
     mapfile -t cmd < <(server_cmd "$kind" "$srv")
     cmd+=(127.0.0.1:0)
+    # Created here, not by the background job's redirection: that happens only once the
+    # child runs, and a `sed` of a missing file would end the suite (set -e, pipefail).
+    : > "$base.server.log"
     taskset -c "$SERVER_CPU" "${cmd[@]}" > "$base.server.log" 2>&1 &
     SERVER_PID=$!
     local addr=
