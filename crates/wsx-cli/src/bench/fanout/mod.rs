@@ -20,7 +20,7 @@ mod nchan;
 mod socketio;
 mod wire;
 
-use super::{Report, Target, drain_frames, process_rss};
+use super::{Report, Target, drain_frames, process_cpu, process_rss};
 use anyhow::{Context as _, bail};
 use bytes::BytesMut;
 use std::net::{IpAddr, Ipv4Addr};
@@ -293,6 +293,7 @@ pub async fn run(args: Args) -> anyhow::Result<Report> {
 
     // One at a time, on a fixed schedule so that slow responses do not stretch it.
     let mut sent_at = vec![0u64; seq];
+    let seq_cpu = CpuMeter::start(args.pid);
     let schedule = Instant::now();
     for (idx, sent) in sent_at.iter_mut().enumerate() {
         tokio::time::sleep_until(schedule + Duration::from_millis(args.interval_ms * idx as u64)).await;
@@ -301,8 +302,10 @@ pub async fn run(args: Args) -> anyhow::Result<Report> {
         publisher.publish(&[p]).await?;
     }
     shared.wait_for(0..seq, n, timeout).await?;
+    let seq_cpu = seq_cpu.stop();
 
     let mut bursts = Vec::with_capacity(args.bursts);
+    let mut burst_cpu = CpuUse::default();
     for b in 0..if args.burst > 0 { args.bursts } else { 0 } {
         tokio::time::sleep(Duration::from_millis(args.burst_pause_ms)).await;
         let range = seq + b * args.burst..seq + (b + 1) * args.burst;
@@ -311,8 +314,10 @@ pub async fn run(args: Args) -> anyhow::Result<Report> {
             .clone()
             .map(|idx| args.kind.publication(idx, args.size, &args.channel, t0))
             .collect();
+        let cpu = CpuMeter::start(args.pid);
         publisher.publish(&publications).await?;
         shared.wait_for(range.clone(), n, timeout).await?;
+        burst_cpu.add(cpu.stop());
         let secs = (shared.last_of(range) - t0) as f64 / 1e9;
         bursts.push(((n * args.burst) as f64 / secs, secs * 1e3));
     }
@@ -365,6 +370,7 @@ pub async fn run(args: Args) -> anyhow::Result<Report> {
             )
             .result("deliveries/s over the run", (n * seq) as f64 / span, "msg/s")
             .latency(&hist);
+        seq_cpu.report(&mut report, "one at a time");
     }
     if !bursts.is_empty() {
         let rates: Vec<f64> = bursts.iter().map(|b| b.0).collect();
@@ -382,8 +388,80 @@ pub async fn run(args: Args) -> anyhow::Result<Report> {
                 "msg/s",
             )
             .result("burst time to last delivery (median)", median(&times), "ms");
+        burst_cpu.report(&mut report, "bursts");
     }
     Ok(report)
+}
+
+/// CPU used by this process and (with --pid) the server over a phase, to tell which of
+/// the two was the limit. /proc counts in 10 ms ticks: meaningful over a second or more.
+#[derive(Debug)]
+struct CpuMeter {
+    wall: Instant,
+    own: Option<Duration>,
+    server: Option<(u32, Duration)>,
+}
+
+impl CpuMeter {
+    fn start(server: Option<u32>) -> Self {
+        CpuMeter {
+            wall: Instant::now(),
+            own: process_cpu(std::process::id()),
+            server: server.and_then(|pid| Some((pid, process_cpu(pid)?))),
+        }
+    }
+
+    fn stop(self) -> CpuUse {
+        let own = self
+            .own
+            .zip(process_cpu(std::process::id()))
+            .map(|(a, b)| b.saturating_sub(a));
+        let server = self
+            .server
+            .and_then(|(pid, a)| Some(process_cpu(pid)?.saturating_sub(a)));
+        CpuUse {
+            wall: self.wall.elapsed(),
+            own,
+            server,
+        }
+    }
+}
+
+#[derive(Debug, Default)]
+struct CpuUse {
+    wall: Duration,
+    own: Option<Duration>,
+    server: Option<Duration>,
+}
+
+impl CpuUse {
+    fn add(&mut self, other: CpuUse) {
+        self.wall += other.wall;
+        let sum = |a: Option<Duration>, b: Option<Duration>| match (a, b) {
+            (Some(a), Some(b)) => Some(a + b),
+            (a, b) => a.or(b),
+        };
+        self.own = sum(self.own, other.own);
+        self.server = sum(self.server, other.server);
+    }
+
+    fn report(&self, report: &mut Report, phase: &str) {
+        let wall = self.wall.as_secs_f64().max(1e-9);
+        if let Some(own) = self.own {
+            report.result(
+                &format!("load generator CPU utilisation ({phase})"),
+                own.as_secs_f64() / wall * 100.0,
+                "%",
+            );
+        }
+        if let Some(server) = self.server {
+            report.result(
+                &format!("server CPU utilisation ({phase})"),
+                server.as_secs_f64() / wall * 100.0,
+                "%",
+            );
+        }
+    }
 }
 
 fn median(v: &[f64]) -> f64 {
