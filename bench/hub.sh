@@ -29,7 +29,8 @@
 #   ROUNDS [3]               rounds; each server runs once per subscriber count per round
 #   SUBS ["1000 10000"]      subscriber counts
 #   MESSAGES [20]            messages published one at a time per run
-#   INTERVAL_MS [100]        milliseconds between them
+#   INTERVAL_MS [500]        milliseconds between them: more than any hub's time to the
+#                            last of 10,000 (a shorter one measures a backlog)
 #   BURST [100], BURSTS [3]  messages per burst, bursts per run
 #   SIZE [64]                bytes of each message's data
 #   HOLD [2]                 seconds the subscribers stay idle before the RSS is read
@@ -53,7 +54,7 @@ ROOT=$(cd "$BENCH/.." && pwd)
 ROUNDS=${ROUNDS:-3}
 SUBS=${SUBS:-"1000 10000"}
 MESSAGES=${MESSAGES:-20}
-INTERVAL_MS=${INTERVAL_MS:-100}
+INTERVAL_MS=${INTERVAL_MS:-500}
 BURST=${BURST:-100}
 BURSTS=${BURSTS:-3}
 SIZE=${SIZE:-64}
@@ -182,7 +183,7 @@ log "results in $OUT"
     echo "client_cpu: $CLIENT_CPU"
     echo "command: $(for v in ROUNDS SUBS MESSAGES INTERVAL_MS BURST BURSTS SIZE HOLD NCHAN_BUFFER SERVER_CPU CLIENT_CPU; do printf '%s="%s" ' "$v" "${!v}"; done)bench/hub.sh"
 } > "$OUT/meta.txt"
-printf 'subscribers\tserver\tround\tstatus\tjson\tserver_cmd\tbench_cmd\n' > "$OUT/runs.tsv"
+printf 'subscribers\tserver\tround\tstatus\tjson\tserver_cmd\tbench_cmd\tclient_real_s\tclient_user_s\tclient_sys_s\n' > "$OUT/runs.tsv"
 
 # --- servers
 SERVER_PID=     # what to stop
@@ -276,16 +277,18 @@ run_one() {
     local base="$OUT/fanout-$n.$srv.r$round"
     if ! start_server "$srv" "$base.server.log"; then
         log "  $srv did not start: $(tail -3 "$base.server.log")"
-        printf '%s\t%s\t%s\tno-server\t\t%s\t\n' "$n" "$srv" "$round" "$SERVER_CMD" >> "$OUT/runs.tsv"
+        printf '%s\t%s\t%s\tno-server\t\t%s\t\t\t\t\n' "$n" "$srv" "$round" "$SERVER_CMD" >> "$OUT/runs.tsv"
         stop_server
         return
     fi
     local -a bargs=(bench --json fanout --kind "$srv" --url "ws://$ADDR/" -n "$n" -m "$MESSAGES"
         --interval-ms "$INTERVAL_MS" -p "$SIZE" --burst "$BURST" --bursts "$BURSTS" --hold "$HOLD" --pid "$MEASURE_PID")
     [[ -n $API_KEY ]] && bargs+=(--api-key "$API_KEY")
-    local status=ok rc=0
-    timeout --signal=INT --kill-after=10 "$RUN_TIMEOUT" \
-        taskset -c "$CLIENT_CPU" "$WSX" "${bargs[@]}" > "$base.json" 2> "$base.bench.log" || rc=$?
+    local status=ok rc=0 real user sys
+    # The generator's CPU time tells whether it, rather than the server, was the limit.
+    local TIMEFORMAT='%3R %3U %3S'
+    { time timeout --signal=INT --kill-after=10 "$RUN_TIMEOUT" \
+        taskset -c "$CLIENT_CPU" "$WSX" "${bargs[@]}" > "$base.json" 2> "$base.bench.log"; } 2> "$base.time" || rc=$?
     if (( rc == 124 )); then
         status=timeout
         log "  wsx bench against $srv did not finish in RUN_TIMEOUT=$RUN_TIMEOUT s"
@@ -299,8 +302,9 @@ run_one() {
     fi
     [[ -n $NCHAN_PREFIX ]] && { cat "$NCHAN_PREFIX/error.log" >> "$base.server.log" 2>/dev/null || true; }
     stop_server
-    printf '%s\t%s\t%s\t%s\t%s\t%s\t%s\n' "$n" "$srv" "$round" "$status" "$(basename "$base.json")" \
-        "taskset -c $SERVER_CPU $SERVER_CMD" "taskset -c $CLIENT_CPU $WSX ${bargs[*]}" >> "$OUT/runs.tsv"
+    read -r real user sys < <(tail -1 "$base.time") || true
+    printf '%s\t%s\t%s\t%s\t%s\t%s\t%s\t%s\t%s\t%s\n' "$n" "$srv" "$round" "$status" "$(basename "$base.json")" \
+        "taskset -c $SERVER_CPU $SERVER_CMD" "taskset -c $CLIENT_CPU $WSX ${bargs[*]}" "${real:-}" "${user:-}" "${sys:-}" >> "$OUT/runs.tsv"
     local t
     t=$(python3 - "$base.json" <<'EOF' 2>/dev/null || true
 import json, sys
@@ -359,8 +363,8 @@ print(f"Fan-out, the server on core {meta.get('server_cpu', '?')} and the load g
 print(f"nginx {meta.get('nginx', '?')} + nchan {meta.get('nchan', '?')}, Socket.IO {meta.get('socket_io', '?')} on Node {meta.get('node', '?')}, wsx {meta.get('wsx_git', '?')}.")
 print(f"`{meta.get('command', '')}`; medians over the rounds that succeeded.")
 print()
-print("| subscribers | server | rounds ok | time to last, mean (ms) | time to last, worst (ms) | burst deliveries/s (median) | burst range (min–max) | RSS per subscribed idle conn (KiB) |")
-print("| ---: | --- | ---: | ---: | ---: | ---: | ---: | ---: |")
+print("| subscribers | server | rounds ok | time to last, mean (ms) | time to last, worst (ms) | burst deliveries/s (median) | burst range (min–max) | RSS per subscribed idle conn (KiB) | server CPU %, one at a time / bursts | generator CPU %, one at a time / bursts |")
+print("| ---: | --- | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: |")
 order = meta.get("servers", "").split()
 for (n, server), rows in sorted(runs.items(), key=lambda kv: (kv[0][0], order.index(kv[0][1]) if kv[0][1] in order else 99)):
     rs = [r for r in map(results, rows) if r]
@@ -374,7 +378,9 @@ for (n, server), rows in sorted(runs.items(), key=lambda kv: (kv[0][0], order.in
     print(f"| {n:,} | {server} | {status} | {fmt(med(rs, 'time to last delivery (mean)'), '.1f')} | "
           f"{fmt(med(rs, 'time to last delivery (worst)'), '.1f')} | {fmt(med(rs, 'burst deliveries/s (median)'), ',.0f')} | "
           f"{fmt(min(lo) if lo else None, ',.0f')}–{fmt(max(hi) if hi else None, ',.0f')} | "
-          f"{fmt(rss / 1024 if rss is not None else None, '.1f')} |")
+          f"{fmt(rss / 1024 if rss is not None else None, '.1f')} | "
+          f"{fmt(med(rs, 'server CPU utilisation (one at a time)'), '.0f')} / {fmt(med(rs, 'server CPU utilisation (bursts)'), '.0f')} | "
+          f"{fmt(med(rs, 'load generator CPU utilisation (one at a time)'), '.0f')} / {fmt(med(rs, 'load generator CPU utilisation (bursts)'), '.0f')} |")
 EOF
 cat "$SUMMARY"
 log "summary in $SUMMARY"
