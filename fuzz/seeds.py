@@ -278,12 +278,154 @@ def connection_seeds():
     }
 
 
+def api_seeds():
+    # [cfg0, cfg1, cfg2] + ops; see crates/wsx-test-support/src/fuzz/api.rs for the layout.
+    # cfg0: 1 A client, 2 deflate, 4 server nct, 8 client nct, 16 small windows,
+    # 32 A no auto_pong, 64 A fragment 7, 128 pair. cfg1: 7 A limits, 0x38 B limits,
+    # 0xc0 compression. cfg2: 1 idle, 2 no keepalive, 4 B no auto_pong, 8 B fragment,
+    # 16 A holds, 32 B holds, 64 short timers.
+    B = 0x80  # an op on connection B
+
+    def s(cfg0, cfg1, cfg2, *ops):
+        return bytes([cfg0, cfg1, cfg2]) + b"".join(bytes(o) if isinstance(o, list) else o for o in ops)
+
+    def write(data, how=0, poll=True, by_ref=False, side=0):  # op 0
+        return bytes([side | 0, len(data), how | (4 if poll else 0) | (8 if by_ref else 0)]) + data
+
+    def poll(n=0, by_ref=False, side=0):  # op 5
+        return bytes([side | 5, n | (16 if by_ref else 0)])
+
+    def send_text(t, side=0):  # op 7
+        return bytes([side | 7, len(t)]) + t
+
+    def send_binary(b, side=0):  # op 8
+        return bytes([side | 8, len(b)]) + b
+
+    def pump(rounds=1, by_ref=False):  # op 21
+        return bytes([21, (rounds - 1) | (8 if by_ref else 0)])
+
+    hello_frame_masked = frame(TEXT, "héllo wörld".encode(), key=MASK)
+    return {
+        # The unsoundness of the old `&mut BytesMut`: half a text frame, polled (so its
+        # bytes are validated), bytes written into chunk_mut but not advanced over, the
+        # rest of the frame; then the same through put_slice and chunk_mut + advance_mut.
+        "server-validated-then-chunk-writes": s(
+            0, 0, 0x10,
+            write(hello_frame_masked[:9], how=3),
+            bytes([1, 4]) + b"\xff\xff\xff\xff" + b"\x00",  # chunk_mut, advance 0
+            write(hello_frame_masked[9:], how=1),
+            bytes([1, 4]) + b"\x82\x80\x00\x00" + b"\x04",  # chunk_mut, advance 4: a header
+            bytes([1, 2]) + b"\x00\x00" + b"\x02",
+            poll(),
+        ),
+        "client-text-split-put-slice-by-ref": s(
+            1, 0, 0,
+            write(frame(TEXT, "καλημέρα".encode())[:5], how=1, by_ref=True),
+            bytes([2, 0x80 | 3]),  # reserve 3 KiB
+            write(frame(TEXT, "καλημέρα".encode())[5:], how=2, by_ref=True),
+            write(frame(PING, b"ping") + frame(BINARY, b"\x00\xff"), how=3, poll=False),
+            poll(1, by_ref=True), write(frame(PONG, b"p"), how=0, poll=False), poll(0, by_ref=True),
+        ),
+        "pair-text-binary-roundtrip": s(
+            0x80, 0, 0,
+            send_text("hello wörld".encode()), send_binary(bytes(range(40))),
+            send_text(b"from B", side=B), bytes([6, 2 * 19 + 1, 1]),  # send: text of 4096 B
+            pump(2),
+            bytes([B | 6, 2 * 18, 0]),  # send: binary of 2048 B (queued by reference)
+            bytes([B | 20, 2, 0, 100]), bytes([B | 20, 1, 1, 0]), bytes([B | 20, 7, 0, 7]),  # io_slices
+            bytes([B | 19, 1]),  # take_output, piped
+            poll(),
+        ),
+        "pair-deflate-server-nct-prepared": s(
+            0x80 | 2 | 4, 0x40, 0x30,
+            bytes([9, 2, 30]) + b"a prepared broadcast message " + b"!",
+            bytes([B | 9, 1]),  # the same prepared message, from the client
+            bytes([9, 1]), bytes([6, 2 * 21 + 1, 1]),
+            pump(2),
+            bytes([B | 6, 2 * 24, 0]), bytes([B | 7, 12]) + "κόσμε 🦀".encode(),
+            pump(2, by_ref=True),
+        ),
+        "pair-deflate-context-takeover-fragmented": s(
+            0x80 | 1 | 2 | 16 | 64, 0x80 | (2 << 3) | 2, 0x08,
+            bytes([6, 2 * 14 + 1, 1]), bytes([6, 2 * 22, 0]), bytes([B | 6, 2 * 12 + 1, 0]),
+            bytes([18]), bytes([B | 18]),  # shrink_buffers between messages
+            pump(3),
+            bytes([6, 2 * 14 + 1, 1]), pump(1),
+        ),
+        "pair-close-handshake": s(
+            0x80, 0, 0,
+            send_text(b"last words"), bytes([14, 1 | (3 << 3)]),  # close 1000 with a reason
+            bytes([7, 3]) + b"bye",  # fails: closing
+            pump(1),
+            bytes([B | 10, 3]) + b"png",  # fails: closed
+            pump(2),
+            write(b"\x88\x80\x00\x00\x00\x00", side=B),  # discarded after the close
+            bytes([17]), bytes([B | 17]), bytes([18]),
+        ),
+        "pair-timers-keepalive-rtt": s(
+            0x80 | 1, 0, 0x40,
+            bytes([15, 0]), bytes([B | 15, 0]),  # start both clocks
+            bytes([12]), pump(1), bytes([15, 10]), pump(1),  # ping_timed, 10 ms
+            bytes([B | 16]), bytes([B | 16]), pump(1), bytes([B | 16]), bytes([B | 16]),
+            bytes([13, 4, 1, 0, 0, 0, 5]),  # pong_rtt of a forged stamp
+            bytes([15, 0xC0 | 63]), bytes([16]), bytes([15, 0xC0 | 63]), bytes([16]),
+            bytes([B | 15, 0x80 | 63]), bytes([B | 16]), bytes([B | 16]),
+        ),
+        "server-idle-and-close-timeout": s(
+            0, 0, 0x01,
+            bytes([15, 0]), bytes([15, 0x80 | 12]), bytes([15, 0x80 | 12]), bytes([16]), bytes([16]),
+            bytes([16]), write(frame(PING, b"", key=MASK)), bytes([16]), bytes([19, 0]),
+        ),
+        # A 1 MiB frame read the way the tokio layer reads (reserve 64 KiB when under
+        # 16 KiB are spare, short reads into the spare capacity), polled after every read:
+        # the receive buffer must stay within max_frame_size + 2 reads.
+        "client-1mib-frame-driver-reads": s(
+            1, 0, 0,
+            bytes([3, 0x82, 29, 0]),  # header: FIN binary, 1 MiB, unmasked
+            bytes([4, 0x30 | 15, 7]), bytes([4, 0x30 | 15, 7]), bytes([4, 0x30 | 15, 7]),
+            bytes([4, 0x30 | 15, 7]), bytes([4, 0x30 | 15, 7]), poll(),
+        ),
+        # The same after a first read of 26 KiB with the header: the buffer reaches
+        # 1.83 MiB, not the 1.06 MiB `Config` documents (see `Side::read_bound` in api.rs).
+        "client-1mib-frame-after-26k-read": s(
+            1, 0, 0,
+            bytes([3, 0x82, 29, 0]), bytes([0, 104, 0x10]), poll(),  # header, 26 KiB of "a"
+            bytes([4, 0x30 | 15, 7]), bytes([4, 0x30 | 15, 7]), bytes([4, 0x30 | 15, 7]),
+            bytes([4, 0x30 | 15, 7]), bytes([4, 0x30 | 15, 7]), poll(),
+        ),
+        # Found by the fuzzer: fragments of at most 300 bytes pumped in 64 KiB reads leave
+        # a 192 KiB receive buffer (Vec doubles the whole allocation, consumed bytes too).
+        "pair-300b-frames-64k-reads": bytes.fromhex(
+            "f0f0f06172000000110000000000000099323232323232323232323232990fb68f00150c000a0481"
+            "840000000000000000000000000000000000000000870ccebacf8ccf83cebcceb520f09fa6f0f0f0"
+            "6172000000110000000000000099990fb68f00150c000a047e840000000000000000000000000000"
+            "000000000000870ccebacf8ccf83cebcceb520f09fa68015801509"
+        ),
+        "server-1mib-text-receive-reads": s(
+            0, 0, 0x10,
+            bytes([3, 0x81, 29, 0]),  # header: FIN text, 1 MiB, masked with a zero key
+            bytes([4, 0x00 | 15, 6]), bytes([4, 0x40 | 15, 6]), bytes([4, 0x10 | 15, 5]),
+            write(frame(TEXT, b"next", key=MASK)), bytes([18]),
+        ),
+        "server-frame-headers": s(
+            0, 1, 0,
+            bytes([3, 0x89, 13 | 64, 7]) + bytes(range(125)), poll(),  # ping, non-minimal length
+        ),
+        "server-limits-and-after-close-writes": s(
+            0, 1, 0,
+            bytes([3, 0x82, 14, 9]) + bytes(126), poll(),  # 126 bytes over a 125-byte limit
+            bytes([4, 0x30 | 3, 5]), bytes([2, 0xff]), bytes([1, 8]) + bytes(8) + b"\x08", bytes([18]),
+        ),
+    }
+
+
 def main():
     sets = {
         "frame_header": frame_header_seeds(),
         "handshake": handshake_seeds(),
         "inflate": inflate_seeds(),
         "connection": connection_seeds(),
+        "api": api_seeds(),
     }
     for target, seeds in sets.items():
         d = os.path.join(ROOT, target)

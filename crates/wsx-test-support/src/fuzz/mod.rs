@@ -8,6 +8,7 @@
 //! They depend on wsx-proto only (and the small crates it uses), which is why they build
 //! without this crate's `wsx` feature.
 
+pub mod api;
 pub mod connection;
 pub mod frame_header;
 pub mod handshake;
@@ -18,7 +19,8 @@ pub type Target = fn(&[u8]);
 
 /// Every target by the name of its binary, which is also the name of its directory in
 /// `fuzz/corpus/` and `fuzz/regressions/`.
-pub const TARGETS: [(&str, Target); 4] = [
+pub const TARGETS: [(&str, Target); 5] = [
+    ("api", api::run),
     ("connection", connection::run),
     ("frame_header", frame_header::run),
     ("handshake", handshake::run),
