@@ -55,6 +55,7 @@
 //! rustls and rcgen out of its sanitizer builds.
 
 pub mod fuzz;
+pub mod hub;
 pub mod json;
 pub mod peer;
 pub mod temp;
