@@ -7,9 +7,12 @@
 //   -> CONN open | CONN refused STATUS | CONN failed WHY | CONN recv TEXT
 //      | CONN binary N | CONN closed CODE REASON | driver error WHY
 //
+// A `wss://` URL is verified against the CA certificate in $HUB_DRIVER_CA when it is set.
+//
 // Usage: node hub_driver.js
 'use strict';
 
+const fs = require('fs');
 const readline = require('readline');
 const WebSocket = require('ws');
 
@@ -27,6 +30,9 @@ function open(name, url, origin) {
   return new Promise((resolve) => {
     const options = { handshakeTimeout: 10000, maxPayload: 0 };
     if (origin) options.origin = origin;
+    if (url.startsWith('wss:') && process.env.HUB_DRIVER_CA) {
+      options.ca = fs.readFileSync(process.env.HUB_DRIVER_CA);
+    }
     const ws = new WebSocket(url, options);
     let opened = false;
     let done = false;

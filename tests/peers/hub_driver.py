@@ -22,10 +22,14 @@ Events:
                              if none came), and its reason
   driver error WHY           an instruction this driver could not follow
 
+A `wss://` URL is verified against the CA certificate in $HUB_DRIVER_CA when it is set.
+
 Usage: hub_driver.py
 """
 
 import asyncio
+import os
+import ssl
 import sys
 
 from websockets.asyncio.client import connect
@@ -62,6 +66,9 @@ async def read_loop(name, ws):
 
 
 async def open_conn(name, url, origin):
+    tls = {}
+    if url.startswith("wss:") and os.environ.get("HUB_DRIVER_CA"):
+        tls["ssl"] = ssl.create_default_context(cafile=os.environ["HUB_DRIVER_CA"])
     try:
         ws = await connect(
             url,
@@ -72,6 +79,7 @@ async def open_conn(name, url, origin):
             close_timeout=10,
             # The hub pings; a client ping could only add noise to what the tests see.
             ping_interval=None,
+            **tls,
         )
     except InvalidStatus as e:
         out(f"{name} refused {e.response.status_code}")

@@ -242,3 +242,27 @@ fn healthz_is_ok_and_metrics_count_what_happened() {
     );
     assert_eq!(hub.get("/nothing").status, 404);
 }
+
+#[test]
+fn an_idempotency_key_is_forgotten_after_the_window() {
+    let hub = serve(&["--idempotency-window", "1"]);
+    let body = r#"{"channel":"w","data":1,"idempotency_key":"k"}"#;
+    assert_eq!(
+        hub.post("/api/publish", body).json()["duplicate"].as_bool(),
+        Some(false)
+    );
+    assert_eq!(
+        hub.post("/api/publish", body).json()["duplicate"].as_bool(),
+        Some(true)
+    );
+    let deadline = std::time::Instant::now() + STEP_TIMEOUT;
+    loop {
+        let again = hub.post("/api/publish", body).json();
+        if again["duplicate"].as_bool() == Some(false) {
+            break;
+        }
+        assert!(std::time::Instant::now() < deadline, "the key is never forgotten");
+        std::thread::sleep(std::time::Duration::from_millis(200));
+    }
+    assert_eq!(hub.get("/api/history/w").json()["messages"].as_array().len(), 2);
+}

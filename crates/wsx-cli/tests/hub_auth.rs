@@ -102,6 +102,17 @@ fn a_bad_signature_is_refused_with_401() {
     assert_refused_everywhere(&hub, &format!("token={forged}"), 401, "a bad signature");
     // A token that is not a JWT at all.
     assert_refused_everywhere(&hub, "token=not.a.jwt", 401, "garbage");
+    // The right secret with another algorithm, or none at all: only HS256 is accepted.
+    let hs384 = encode(
+        &Header::new(jsonwebtoken::Algorithm::HS384),
+        &serde_json::json!({ "sub": "alice", "exp": now() + 3600 }),
+        &EncodingKey::from_secret(SECRET.as_bytes()),
+    )
+    .unwrap();
+    assert_refused_everywhere(&hub, &format!("token={hs384}"), 401, "HS384");
+    // {"alg":"none","typ":"JWT"} . {"sub":"alice"} . (no signature)
+    let unsigned = "eyJhbGciOiJub25lIiwidHlwIjoiSldUIn0.eyJzdWIiOiJhbGljZSJ9.";
+    assert_refused_everywhere(&hub, &format!("token={unsigned}"), 401, "alg none");
 }
 
 #[test]

@@ -217,3 +217,64 @@ fn an_unsubscribed_session_gets_nothing_more_from_the_channel() {
     api_send(&hub, r#"["alice"]"#, r#""sentinel""#);
     assert_direct(&py.recv("a"), None, r#""sentinel""#, "alice after unsubscribing");
 }
+
+#[test]
+fn data_is_delivered_exactly_as_sent() {
+    let hub = serve(&[]);
+    let mut py = Driver::python();
+    let mut node = Driver::node();
+    py.open("pub", &hub.ws_url("user=alice"));
+    node.open("sub", &hub.ws_url("user=bob"));
+    node.send("sub", r#"{"type":"subscribe","channel":"raw","id":1}"#);
+    assert_eq!(node.recv("sub")["type"].as_str(), Some("ack"));
+    // Numbers beyond f64, trailing zeros, escapes and characters outside the BMP, as
+    // written: the hub passes `data` through.
+    let data = r#"{"big":123456789012345678901234567890,"f":1.50,"e":1E+2,"s":"é\u00e9\n🦀","nested":[{},[],null,true]}"#;
+    for (who, send) in [("a WebSocket publish", true), ("an API publish", false)] {
+        if send {
+            py.send(
+                "pub",
+                &format!(r#"{{"type":"publish","channel":"raw","data":{data}}}"#),
+            );
+        } else {
+            hub.publish("raw", data);
+        }
+        let text = match node.next("sub", support::STEP_TIMEOUT) {
+            support::hub::WsEvent::Text(t) => t,
+            other => panic!("{other:?}"),
+        };
+        assert!(
+            text.contains(&format!(r#""data":{data},"#)),
+            "{who}: data verbatim in {text}"
+        );
+    }
+}
+
+#[test]
+fn wss_delivers_the_same_with_tls() {
+    let dir = support::TempDir::new("hub-tls");
+    let certs = support::TestCerts::generate(dir.path());
+    let hub = serve(&[
+        "--tls-cert",
+        certs.chain.to_str().unwrap(),
+        "--tls-key",
+        certs.key.to_str().unwrap(),
+    ]);
+    let url = |user: &str| format!("wss://localhost:{}/ws?user={user}", hub.addr().port());
+    let mut py = Driver::python_trusting(Some(&certs.ca));
+    let mut node = Driver::node_trusting(Some(&certs.ca));
+    py.open("alice", &url("alice"));
+    node.open("bob", &url("bob"));
+    node.send(
+        "bob",
+        r#"{"type":"send","to":["alice"],"data":"over tls","id":1}"#,
+    );
+    assert_eq!(node.recv("bob")["type"].as_str(), Some("ack"));
+    assert_direct(&py.recv("alice"), Some("bob"), r#""over tls""#, "alice over wss");
+    // Without the CA the handshake fails: it is really TLS with that certificate.
+    let mut untrusting = Driver::python();
+    match untrusting.try_open("x", &url("x"), None) {
+        support::hub::WsEvent::Failed(why) => assert!(why.contains("CERTIFICATE"), "{why}"),
+        other => panic!("an untrusted certificate: {other:?}"),
+    }
+}

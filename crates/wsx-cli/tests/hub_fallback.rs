@@ -305,3 +305,136 @@ fn a_lost_poll_response_is_fetched_again_with_the_old_cursor() {
         [3]
     );
 }
+
+#[test]
+fn a_last_event_id_older_than_what_is_kept_starts_a_new_session() {
+    let hub = serve(&[]);
+    let mut sse = Sse::open(hub.addr(), "/sse?user=alice", &[]).expect("SSE");
+    let welcome = sse.event();
+    let sid = welcome.json()["session"].as_str().unwrap().to_owned();
+    let first_id = welcome.id().to_owned();
+    emulate(
+        hub.addr(),
+        &sid,
+        r#"{"type":"subscribe","channel":"room","id":1}"#,
+    );
+    assert_eq!(sse.next_json()["type"].as_str(), Some("ack"));
+    // 300 events written: more than the 256 an SSE session keeps for resuming.
+    for n in 0..300 {
+        hub.publish("room", &n.to_string());
+    }
+    for n in 0..300 {
+        assert_eq!(sse.next_json()["data"].as_u64(), Some(n));
+    }
+    drop(sse);
+    let mut back = Sse::open(
+        hub.addr(),
+        "/sse?user=alice",
+        &[("Last-Event-ID", first_id.as_str())],
+    )
+    .expect("SSE");
+    let w = back.next_json();
+    assert_eq!(w["type"].as_str(), Some("welcome"), "a new session: {w:?}");
+    assert_ne!(w["session"].as_str(), Some(sid.as_str()));
+}
+
+#[test]
+fn a_fallback_session_without_a_reader_expires_and_is_then_404() {
+    let hub = serve(&[
+        "--session-timeout",
+        "2",
+        "--poll-timeout",
+        "1",
+        "--presence-grace",
+        "1",
+    ]);
+    let (poll, _) = PollSession::start(hub.addr(), "user=alice").unwrap();
+    poll.emulate(r#"{"type":"subscribe","channel":"chat:x","id":1}"#);
+    // Nobody polls: the session ends after the session timeout. (`/emulation` does not
+    // keep a session alive; it is what we watch.)
+    let deadline = std::time::Instant::now() + Duration::from_secs(20);
+    loop {
+        let r = poll.emulate(r#"{"type":"presence","channel":"chat:x"}"#);
+        if r.status == 404 {
+            break;
+        }
+        assert_eq!(r.status, 202, "{}", r.text());
+        assert!(std::time::Instant::now() < deadline, "the session never expired");
+        std::thread::sleep(Duration::from_millis(200));
+    }
+    assert_eq!(poll.poll_raw(None).status, 404, "an expired session on /poll");
+    // It left the channel.
+    let deadline = std::time::Instant::now() + Duration::from_secs(20);
+    while !hub.get("/api/presence/chat:x").json()["users"]
+        .as_array()
+        .is_empty()
+    {
+        assert!(std::time::Instant::now() < deadline, "alice is still present");
+        std::thread::sleep(Duration::from_millis(100));
+    }
+}
+
+#[test]
+fn commands_over_emulation_are_rate_limited_and_a_flood_ends_the_session() {
+    let hub = serve(&["--rate-limit", "5", "--rate-burst", "5", "--poll-timeout", "2"]);
+    let (mut poll, _) = PollSession::start(hub.addr(), "user=alice").unwrap();
+    let batch: Vec<String> = (0..6)
+        .map(|i| format!(r#"{{"type":"publish","channel":"r","data":{i},"id":{i}}}"#))
+        .collect();
+    assert_eq!(poll.emulate(&format!("[{}]", batch.join(","))).status, 202);
+    let events = poll.poll_until(|e| e["id"].as_u64() == Some(5));
+    let answers: Vec<(&str, Option<&str>)> = events
+        .iter()
+        .map(|e| (e["type"].as_str().unwrap(), e["code"].as_str()))
+        .collect();
+    assert_eq!(
+        answers,
+        [
+            ("ack", None),
+            ("ack", None),
+            ("ack", None),
+            ("ack", None),
+            ("ack", None),
+            ("error", Some("rate_limited"))
+        ]
+    );
+    let flood: Vec<String> = (0..50)
+        .map(|i| format!(r#"{{"type":"publish","channel":"r","data":{i}}}"#))
+        .collect();
+    assert_eq!(poll.emulate(&format!("[{}]", flood.join(","))).status, 202);
+    // The session ends: its last events, then 404.
+    let deadline = std::time::Instant::now() + Duration::from_secs(20);
+    loop {
+        let r = poll.poll_raw(None);
+        if r.status == 404 {
+            break;
+        }
+        assert_eq!(r.status, 200, "{}", r.text());
+        let events = r.json();
+        assert!(
+            events
+                .as_array()
+                .iter()
+                .all(|e| e["code"].as_str() == Some("rate_limited")),
+            "{events:?}"
+        );
+        assert!(std::time::Instant::now() < deadline, "the flood was not stopped");
+    }
+    assert!(hub.metric("wsx_disconnects_total{code=\"4029\"}").unwrap_or(0.0) >= 1.0);
+}
+
+#[test]
+fn disconnect_ends_a_long_poll_session() {
+    let hub = serve(&["--poll-timeout", "2"]);
+    let (poll, _) = PollSession::start(hub.addr(), "user=alice").unwrap();
+    let r = hub.post("/api/disconnect", r#"{"user":"alice"}"#);
+    assert_eq!(r.json()["disconnected"].as_u64(), Some(1));
+    let deadline = std::time::Instant::now() + Duration::from_secs(20);
+    while poll.poll_raw(None).status != 404 {
+        assert!(
+            std::time::Instant::now() < deadline,
+            "the session outlived its disconnect"
+        );
+    }
+    assert_eq!(poll.emulate(r#"{"type":"presence","channel":"x"}"#).status, 404);
+}

@@ -363,3 +363,52 @@ fn a_consumer_that_reads_slowly_but_steadily_gets_overflow_gaps_and_is_not_close
         );
     }
 }
+
+#[test]
+fn a_binary_frame_is_answered_with_bad_request_and_a_quiet_client_gets_pings() {
+    let hub = serve(&["--ping-interval", "1"]);
+    let mut raw = RawWs::connect(hub.addr(), "/ws?user=raw");
+    let welcome = raw.read_frame().expect("the welcome");
+    assert!(String::from_utf8_lossy(&welcome.payload).contains("welcome"));
+    raw.send_frame(0x2, b"\x01\x02");
+    let e = raw.read_frame().expect("the answer");
+    let e = Json::parse(&String::from_utf8_lossy(&e.payload));
+    assert_eq!(e["type"].as_str(), Some("error"), "{e:?}");
+    assert_eq!(e["code"].as_str(), Some("bad_request"), "{e:?}");
+    // Quiet now: a keepalive ping comes (the client answers it, as clients do).
+    let deadline = Instant::now() + STEP_TIMEOUT;
+    loop {
+        assert!(Instant::now() < deadline, "no keepalive ping");
+        let f = raw.read_frame().expect("a frame");
+        if f.opcode == 0x9 {
+            raw.send_frame(0xA, &f.payload);
+            break;
+        }
+    }
+    raw.send_text(r#"{"type":"subscribe","channel":"still","id":1}"#);
+    let ack = loop {
+        let f = raw.read_frame().expect("a frame");
+        if f.opcode == 1 {
+            break Json::parse(&String::from_utf8_lossy(&f.payload));
+        }
+    };
+    assert_eq!(ack["type"].as_str(), Some("ack"), "{ack:?}");
+}
+
+#[test]
+fn over_max_connections_any_user_gets_503() {
+    let hub = serve(&["--max-connections", "2"]);
+    let mut py = Driver::python();
+    py.open("a", &hub.ws_url("user=a"));
+    let (_poll, _) = PollSession::start(hub.addr(), "user=b").unwrap();
+    assert_eq!(
+        py.try_open("c", &hub.ws_url("user=c"), None),
+        WsEvent::Refused(503)
+    );
+    let sse = Sse::open(hub.addr(), "/sse?user=d", &[]).expect_err("a third over SSE");
+    assert_eq!(sse.status, 503);
+    assert!(hub.metric("wsx_refused_total{reason=\"full\"}").unwrap_or(0.0) >= 2.0);
+    // The API and health checks are not connections.
+    assert_eq!(hub.get("/healthz").status, 200);
+    hub.publish("x", "1");
+}

@@ -205,3 +205,79 @@ fn presence_events_follow_the_configured_patterns() {
     assert!(skipped.is_empty(), "{skipped:?}");
     assert_presence(&e, "game:1", "join", "bob");
 }
+
+#[test]
+fn presence_is_per_user_not_per_connection() {
+    let hub = serve(&["--presence-grace", "1"]);
+    let mut py = Driver::python();
+    let mut node = Driver::node();
+    node.open("bob", &hub.ws_url("user=bob"));
+    subscribe(&mut node, "bob", "chat:p");
+    py.open("tab1", &hub.ws_url("user=alice"));
+    subscribe(&mut py, "tab1", "chat:p");
+    let (e, _) = node.recv_type("bob", "presence");
+    let e = if e["user"].as_str() == Some("bob") {
+        node.recv_type("bob", "presence").0
+    } else {
+        e
+    };
+    assert_presence(&e, "chat:p", "join", "alice");
+    // alice's second tab: no second join.
+    py.open("tab2", &hub.ws_url("user=alice"));
+    subscribe(&mut py, "tab2", "chat:p");
+    py.open("carol", &hub.ws_url("user=carol"));
+    subscribe(&mut py, "carol", "chat:p");
+    assert_presence(&node.recv("bob"), "chat:p", "join", "carol");
+    // One of alice's tabs closes, then carol leaves: the next event bob sees is carol's
+    // leave (after the grace), none for alice, who is still there in her other tab.
+    py.close("tab1", 1000);
+    py.closed("tab1", STEP_TIMEOUT);
+    py.close("carol", 1000);
+    py.closed("carol", STEP_TIMEOUT);
+    assert_presence(&node.recv("bob"), "chat:p", "leave", "carol");
+    assert_eq!(api_users(&hub, "chat:p"), ["alice", "bob"]);
+    // Her last tab closes: now she leaves.
+    py.close("tab2", 1000);
+    py.closed("tab2", STEP_TIMEOUT);
+    assert_presence(&node.recv("bob"), "chat:p", "leave", "alice");
+    assert_eq!(api_users(&hub, "chat:p"), ["bob"]);
+}
+
+#[test]
+fn fallback_sessions_are_present_too() {
+    let hub = serve(&["--presence-grace", "1"]);
+    let mut py = Driver::python();
+    py.open("bob", &hub.ws_url("user=bob"));
+    subscribe(&mut py, "bob", "chat:f");
+    let mut sse = support::hub::Sse::open(hub.addr(), "/sse?user=dora", &[]).unwrap();
+    let sid = sse.next_json()["session"].as_str().unwrap().to_owned();
+    support::hub::emulate(
+        hub.addr(),
+        &sid,
+        r#"{"type":"subscribe","channel":"chat:f","id":1}"#,
+    );
+    let (e, _) = py.recv_type("bob", "presence");
+    let e = if e["user"].as_str() == Some("bob") {
+        py.recv_type("bob", "presence").0
+    } else {
+        e
+    };
+    assert_presence(&e, "chat:f", "join", "dora");
+    assert_eq!(api_users(&hub, "chat:f"), ["bob", "dora"]);
+    // dora's stream sees bob's presence answer like any client.
+    support::hub::emulate(
+        hub.addr(),
+        &sid,
+        r#"{"type":"presence","channel":"chat:f","id":2}"#,
+    );
+    let ack = loop {
+        let e = sse.next_json();
+        if e["type"].as_str() == Some("ack") && e["id"].as_u64() == Some(2) {
+            break e;
+        }
+    };
+    assert_eq!(ack["users"].strings(), ["bob", "dora"]);
+    support::hub::emulate(hub.addr(), &sid, r#"{"type":"unsubscribe","channel":"chat:f"}"#);
+    let (e, _) = py.recv_type("bob", "presence");
+    assert_presence(&e, "chat:f", "leave", "dora");
+}

@@ -375,3 +375,158 @@ fn an_inbox_gap_has_channel_null() {
         assert_eq!(py.recv("c")["data"].as_u64(), Some(i));
     }
 }
+
+#[test]
+fn a_replay_larger_than_the_outgoing_queue_is_paced_and_meets_live_delivery_exactly() {
+    // 1500 missed messages of 1 KiB through a 64 KiB queue, while publishing goes on:
+    // the replay is paced by what the client takes, and live messages that pile up
+    // meanwhile are recovered from history, with no gap (history holds them all).
+    let hub = serve(&["--outgoing-queue", "65536", "--history-size", "10000"]);
+    let addr = hub.addr();
+    let start = current_offset(&hub, "big");
+    let pad = "q".repeat(1024);
+    for n in 0..1500 {
+        hub.publish("big", &format!(r#"{{"n":{n},"pad":"{pad}"}}"#));
+    }
+    let published = Arc::new(AtomicUsize::new(1500));
+    let stop = Arc::new(AtomicBool::new(false));
+    let publisher = {
+        let (published, stop, pad) = (published.clone(), stop.clone(), pad.clone());
+        std::thread::spawn(move || {
+            for n in 1500..4000 {
+                if stop.load(Ordering::SeqCst) && n >= 1700 {
+                    break;
+                }
+                publish(addr, "big", &format!(r#"{{"n":{n},"pad":"{pad}"}}"#));
+                published.store(n + 1, Ordering::SeqCst);
+            }
+        })
+    };
+    let mut node = Driver::node();
+    node.open("c", &hub.ws_url("user=reader"));
+    subscribe(&mut node, "c", "big", Some(&start));
+    // Let publishing run into the replay before it stops.
+    let deadline = Instant::now() + STEP_TIMEOUT;
+    let mut want = 0;
+    while published.load(Ordering::SeqCst) < 1700 {
+        assert!(Instant::now() < deadline, "the publisher is stuck");
+        let e = node.recv("c");
+        assert_eq!(
+            n_of(&e),
+            want,
+            "in order, no gap: {}",
+            e["type"].as_str().unwrap_or("?")
+        );
+        want += 1;
+    }
+    stop.store(true, Ordering::SeqCst);
+    publisher.join().unwrap();
+    let last = published.load(Ordering::SeqCst) as u64;
+    while want < last {
+        let e = node.recv("c");
+        assert_eq!(
+            n_of(&e),
+            want,
+            "in order, no gap: {}",
+            e["type"].as_str().unwrap_or("?")
+        );
+        want += 1;
+    }
+    hub.publish("big", r#"{"n":-1}"#);
+    let e = node.recv("c");
+    assert_eq!(e["data"]["n"].as_f64(), Some(-1.0), "{e:?}");
+}
+
+#[test]
+fn a_subscribe_without_since_delivers_everything_after_its_acks_offset() {
+    let hub = serve(&["--history-size", "5000"]);
+    let addr = hub.addr();
+    let stop = Arc::new(AtomicBool::new(false));
+    let published = Arc::new(AtomicUsize::new(0));
+    let publisher = {
+        let (stop, published) = (stop.clone(), published.clone());
+        std::thread::spawn(move || {
+            let mut n = 0;
+            while !(stop.load(Ordering::SeqCst) && n >= 300) && n < 3000 {
+                publish(addr, "live", &format!(r#"{{"n":{n}}}"#));
+                n += 1;
+                published.store(n, Ordering::SeqCst);
+            }
+        })
+    };
+    let deadline = Instant::now() + STEP_TIMEOUT;
+    while published.load(Ordering::SeqCst) < 50 {
+        assert!(Instant::now() < deadline, "the publisher is stuck");
+        std::thread::sleep(Duration::from_millis(2));
+    }
+    let mut py = Driver::python();
+    py.open("c", &hub.ws_url("user=u"));
+    let ack = subscribe(&mut py, "c", "live", None);
+    stop.store(true, Ordering::SeqCst);
+    publisher.join().unwrap();
+    let from = ack["offset"].as_str().unwrap();
+    // Exactly what history has after the ack's offset, in order.
+    let h = hub.get(&format!("/api/history/live?since={from}")).json();
+    assert!(h["gap"].is_null(), "{h:?}");
+    let want: Vec<u64> = h["messages"].as_array().iter().map(n_of).collect();
+    assert!(!want.is_empty(), "messages were published after the subscribe");
+    for n in want {
+        assert_eq!(n_of(&py.recv("c")), n);
+    }
+}
+
+#[test]
+fn the_inbox_replays_on_a_long_poll_session_too() {
+    let hub = serve(&[]);
+    let (_, first) = support::hub::PollSession::start(hub.addr(), "user=alice").unwrap();
+    let since = first[0]["offset"].as_str().unwrap().to_owned();
+    for i in 0..3 {
+        let r = hub.post("/api/send", &format!(r#"{{"to":["alice"],"data":{i}}}"#));
+        assert_eq!(r.status, 200);
+    }
+    let (mut poll, events) =
+        support::hub::PollSession::start(hub.addr(), &format!("user=alice&since={since}")).unwrap();
+    assert_eq!(events[0]["type"].as_str(), Some("welcome"));
+    let mut got: Vec<u64> = events[1..].iter().filter_map(|e| e["data"].as_u64()).collect();
+    while got.len() < 3 {
+        got.extend(poll.poll().iter().filter_map(|e| e["data"].as_u64()));
+    }
+    assert_eq!(got, [0, 1, 2]);
+}
+
+#[test]
+fn a_long_poll_client_recovers_a_large_replay_in_paced_batches() {
+    let hub = serve(&[
+        "--outgoing-queue",
+        "65536",
+        "--slow-consumer-timeout",
+        "2",
+        "--poll-timeout",
+        "2",
+    ]);
+    let start = current_offset(&hub, "p");
+    let pad = "r".repeat(1024);
+    for n in 0..600 {
+        hub.publish("p", &format!(r#"{{"n":{n},"pad":"{pad}"}}"#));
+    }
+    let (mut poll, _) = support::hub::PollSession::start(hub.addr(), "user=alice").unwrap();
+    let r = poll.emulate(&format!(
+        r#"{{"type":"subscribe","channel":"p","since":"{start}","id":1}}"#
+    ));
+    assert_eq!(r.status, 202);
+    let mut want = 0;
+    let deadline = Instant::now() + Duration::from_secs(60);
+    while want < 600 {
+        assert!(Instant::now() < deadline, "the replay stalled at {want}");
+        for e in poll.poll() {
+            match e["type"].as_str() {
+                Some("ack") => {}
+                Some("message") => {
+                    assert_eq!(n_of(&e), want);
+                    want += 1;
+                }
+                _ => panic!("during the replay: {e:?}"),
+            }
+        }
+    }
+}

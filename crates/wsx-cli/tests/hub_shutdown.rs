@@ -56,10 +56,55 @@ fn sigterm_closes_every_client_with_1001_and_exits_0() {
 }
 
 #[test]
-fn sigterm_with_nobody_connected_exits_0() {
-    let mut hub = HubServer::start(env!("CARGO_BIN_EXE_wsx"), &[]);
-    assert_eq!(hub.get("/healthz").status, 200);
+fn sigterm_or_sigint_with_nobody_connected_exits_0() {
+    for signal in ["TERM", "INT"] {
+        let mut hub = HubServer::start(env!("CARGO_BIN_EXE_wsx"), &[]);
+        assert_eq!(hub.get("/healthz").status, 200);
+        let mut py = Driver::python();
+        py.open("c", &hub.ws_url("user=alice"));
+        hub.signal(signal);
+        assert_eq!(py.closed("c", STEP_TIMEOUT).0, 1001, "SIG{signal}");
+        let exit = hub.wait(STEP_TIMEOUT);
+        assert_eq!(exit.code(), Some(0), "SIG{signal}; stderr:\n{}", hub.stderr());
+    }
+}
+
+#[test]
+fn sigterm_with_a_client_that_never_reads_still_exits_0_and_refuses_newcomers() {
+    use support::hub::{RawWs, publish};
+    let mut hub = HubServer::start(
+        env!("CARGO_BIN_EXE_wsx"),
+        &[
+            "--outgoing-queue",
+            "65536",
+            "--slow-consumer-timeout",
+            "30",
+            "--shutdown-timeout",
+            "3",
+        ],
+    );
+    let mut stuck = RawWs::connect(hub.addr(), "/ws?user=stuck");
+    stuck.send_text(r#"{"type":"subscribe","channel":"c"}"#);
+    let deadline = std::time::Instant::now() + STEP_TIMEOUT;
+    while !hub.get("/api/presence/c").text().contains("stuck") {
+        assert!(std::time::Instant::now() < deadline, "never subscribed");
+        std::thread::sleep(Duration::from_millis(20));
+    }
+    // Fill its socket and its queue: the close cannot reach it until it reads.
+    let pad = "s".repeat(8192);
+    for n in 0..1500 {
+        publish(hub.addr(), "c", &format!(r#"{{"n":{n},"pad":"{pad}"}}"#));
+    }
+    let mut py = Driver::python();
+    py.open("ok", &hub.ws_url("user=ok"));
+    let addr = hub.addr();
     hub.terminate();
+    let (code, _, _) = py.closed("ok", STEP_TIMEOUT);
+    assert_eq!(code, 1001, "a reading client is told at once");
+    // Newcomers are refused while the stuck one holds the shutdown up.
+    let refused = std::net::TcpStream::connect_timeout(&addr, Duration::from_secs(2)).is_err();
     let exit = hub.wait(STEP_TIMEOUT);
     assert_eq!(exit.code(), Some(0), "stderr:\n{}", hub.stderr());
+    assert!(refused, "a connection accepted during the shutdown");
+    drop(stuck);
 }

@@ -20,6 +20,7 @@ use crate::peer::{require_node_module, require_python_websockets};
 use std::collections::{HashMap, VecDeque};
 use std::io::{BufRead, BufReader, Read, Write};
 use std::net::{Shutdown, SocketAddr, TcpStream};
+use std::path::Path;
 use std::process::{ChildStdin, Command, ExitStatus};
 use std::sync::mpsc::{Receiver, RecvTimeoutError, channel};
 use std::time::{Duration, Instant};
@@ -37,16 +38,22 @@ impl HubServer {
     /// Starts `BIN serve --listen 127.0.0.1:0 FLAGS…` (`BIN` is the test's
     /// `env!("CARGO_BIN_EXE_wsx")`) and waits for its `listening on ADDR` line.
     pub fn start(bin: &str, flags: &[&str]) -> HubServer {
+        HubServer::start_with_env(bin, flags, &[])
+    }
+
+    /// [`start`](Self::start) with these environment variables (`WSX_<NAME>` settings);
+    /// none of the machine's `WSX_*` variables leak in.
+    pub fn start_with_env(bin: &str, flags: &[&str], env: &[(&str, &str)]) -> HubServer {
         let mut cmd = Command::new(bin);
         cmd.args(["serve", "--listen", "127.0.0.1:0"])
             .args(flags)
             .env("RUST_LOG", "warn");
-        // Settings come from the environment too: none of the machine's may leak in.
         for (k, _) in std::env::vars() {
             if k.starts_with("WSX_") {
                 cmd.env_remove(k);
             }
         }
+        cmd.envs(env.iter().copied());
         without_proxy_env(&mut cmd);
         let peer = Peer::spawn("wsx serve", cmd);
         let line = peer.line(STEP_TIMEOUT);
@@ -85,11 +92,16 @@ impl HubServer {
 
     /// Sends SIGTERM.
     pub fn terminate(&self) {
+        self.signal("TERM");
+    }
+
+    /// Sends the signal `name` (`TERM`, `INT`, …) with the `kill` command.
+    pub fn signal(&self, name: &str) {
         let status = Command::new("kill")
-            .args(["-TERM", &self.pid().to_string()])
+            .args([&format!("-{name}"), &self.pid().to_string()])
             .status()
             .expect("run kill");
-        assert!(status.success(), "kill -TERM {} failed", self.pid());
+        assert!(status.success(), "kill -{name} {} failed", self.pid());
     }
 
     /// Waits for the process to exit.
@@ -795,23 +807,37 @@ impl Driver {
     /// Python `websockets` (`tests/peers/hub_driver.py`); fails with [`INSTALL_HINT`](crate::peer::INSTALL_HINT) if
     /// it is missing.
     pub fn python() -> Driver {
+        Driver::python_trusting(None)
+    }
+
+    /// Python `websockets`, verifying `wss://` servers against the CA certificate `ca`.
+    pub fn python_trusting(ca: Option<&Path>) -> Driver {
         require_python_websockets();
         let mut cmd = Command::new("python3");
         cmd.arg(peer_script("hub_driver.py"));
-        Driver::spawn("python websockets", cmd)
+        Driver::spawn("python websockets", cmd, ca)
     }
 
     /// Node `ws` (`tests/peers/hub_driver.js`); fails with [`INSTALL_HINT`](crate::peer::INSTALL_HINT) if it is
     /// missing.
     pub fn node() -> Driver {
+        Driver::node_trusting(None)
+    }
+
+    /// Node `ws`, verifying `wss://` servers against the CA certificate `ca`.
+    pub fn node_trusting(ca: Option<&Path>) -> Driver {
         require_node_module("ws");
         let mut cmd = Command::new("node");
         cmd.arg(peer_script("hub_driver.js")).current_dir(peers_dir());
-        Driver::spawn("node ws", cmd)
+        Driver::spawn("node ws", cmd, ca)
     }
 
-    fn spawn(name: &'static str, mut cmd: Command) -> Driver {
+    fn spawn(name: &'static str, mut cmd: Command, ca: Option<&Path>) -> Driver {
         without_proxy_env(&mut cmd);
+        cmd.env_remove("HUB_DRIVER_CA");
+        if let Some(ca) = ca {
+            cmd.env("HUB_DRIVER_CA", ca);
+        }
         let mut peer = Peer::spawn(name, cmd);
         let stdin = peer.take_stdin();
         Driver {
