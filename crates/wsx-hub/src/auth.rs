@@ -169,12 +169,19 @@ impl Authenticator {
                     .map_err(|e| AuthError::BadToken(e.to_string()))?;
                 let claims = data.claims;
                 check_user(&claims.sub).map_err(AuthError::BadUser)?;
+                let expires_at = claims
+                    .exp
+                    .map(|s| UNIX_EPOCH + Duration::from_secs(s) + Duration::from_secs(validation.leeway));
+                // jsonwebtoken compares whole seconds and still accepts the second of
+                // `exp` + leeway itself; a session would then close at once with 4001.
+                // "The current time MUST be before" it (RFC 7519 §4.1.4): refuse here.
+                if expires_at.is_some_and(|t| t <= SystemTime::now()) {
+                    return Err(AuthError::BadToken("ExpiredSignature".into()));
+                }
                 Ok(Identity {
                     user: claims.sub.into(),
                     channels: claims.channels.map(|c| Arc::new(Patterns::new(c))),
-                    expires_at: claims.exp.map(|s| {
-                        UNIX_EPOCH + Duration::from_secs(s) + Duration::from_secs(validation.leeway)
-                    }),
+                    expires_at,
                 })
             }
         }
@@ -264,5 +271,23 @@ mod tests {
         // Within the leeway (30 s by default) an expired token still passes.
         let recent = token(serde_json::json!({"sub":"bob","exp": now() - 10}), "s3cret");
         assert!(a.identify(None, Some(&recent)).is_ok());
+    }
+
+    #[test]
+    fn jwt_refuses_a_token_with_no_time_left() {
+        // Without leeway, a token in the second of its `exp` has none left: refused at
+        // connect, not admitted to be closed at once with 4001.
+        let a = Authenticator::from_config(&Config {
+            jwt_leeway: 0,
+            ..jwt_config()
+        })
+        .unwrap();
+        let ending = token(serde_json::json!({"sub":"bob","exp": now()}), "s3cret");
+        assert!(matches!(
+            a.identify(None, Some(&ending)),
+            Err(AuthError::BadToken(_))
+        ));
+        let later = token(serde_json::json!({"sub":"bob","exp": now() + 60}), "s3cret");
+        assert!(a.identify(None, Some(&later)).is_ok());
     }
 }
