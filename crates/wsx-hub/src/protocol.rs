@@ -11,6 +11,8 @@ use std::fmt;
 pub const MAX_CHANNEL_LEN: usize = 256;
 /// Longest user id, in bytes.
 pub const MAX_USER_LEN: usize = 128;
+/// Longest `message` of an `error` event, in bytes.
+pub const MAX_ERROR_MESSAGE: usize = 256;
 
 /// A stable, machine-readable error code (the `code` of an `error` event, and of HTTP
 /// API error bodies).
@@ -74,13 +76,16 @@ pub struct Refusal {
 }
 
 impl Refusal {
-    /// A refusal of the request `id`.
+    /// A refusal of the request `id`. The message is cut to [`MAX_ERROR_MESSAGE`] bytes:
+    /// parser errors quote the input, and an answer must not grow with it.
     pub fn new(id: Option<Box<RawValue>>, code: ErrorCode, message: impl Into<String>) -> Self {
-        Refusal {
-            id,
-            code,
-            message: message.into(),
+        let mut message = message.into();
+        if message.len() > MAX_ERROR_MESSAGE {
+            let end = truncate(&message, MAX_ERROR_MESSAGE - 3).len();
+            message.truncate(end);
+            message.push_str("...");
         }
+        Refusal { id, code, message }
     }
 
     /// The `error` event.

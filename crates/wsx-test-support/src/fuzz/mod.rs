@@ -6,12 +6,15 @@
 //! module's documentation gives its target's input layout.
 //!
 //! They depend on wsx-proto only (and the small crates it uses), which is why they build
-//! without this crate's `wsx` feature.
+//! without this crate's `wsx` feature — except `hub_command`, the hub's JSON command
+//! parser, behind the `hub` feature.
 
 pub mod api;
 pub mod connection;
 pub mod frame_header;
 pub mod handshake;
+#[cfg(feature = "hub")]
+pub mod hub_command;
 pub mod inflate;
 
 /// A target's checks: panics when an input breaks an invariant.
@@ -19,15 +22,20 @@ pub type Target = fn(&[u8]);
 
 /// Every target by the name of its binary, which is also the name of its directory in
 /// `fuzz/corpus/` and `fuzz/regressions/`.
-pub const TARGETS: [(&str, Target); 5] = [
-    ("api", api::run),
-    ("connection", connection::run),
-    ("frame_header", frame_header::run),
-    ("handshake", handshake::run),
-    ("inflate", inflate::run),
-];
+pub fn targets() -> Vec<(&'static str, Target)> {
+    let mut all: Vec<(&'static str, Target)> = vec![
+        ("api", api::run),
+        ("connection", connection::run),
+        ("frame_header", frame_header::run),
+        ("handshake", handshake::run),
+        ("inflate", inflate::run),
+    ];
+    #[cfg(feature = "hub")]
+    all.push(("hub_command", hub_command::run));
+    all
+}
 
 /// The target called `name`, if there is one.
 pub fn target(name: &str) -> Option<Target> {
-    TARGETS.iter().find(|(n, _)| *n == name).map(|(_, run)| *run)
+    targets().into_iter().find(|(n, _)| *n == name).map(|(_, run)| run)
 }
