@@ -438,3 +438,93 @@ fn disconnect_ends_a_long_poll_session() {
     }
     assert_eq!(poll.emulate(r#"{"type":"presence","channel":"x"}"#).status, 404);
 }
+
+#[test]
+fn emulation_takes_all_of_a_batch_or_none_of_it() {
+    let hub = serve(&[
+        "--poll-timeout",
+        "2",
+        "--rate-limit",
+        "10000",
+        "--rate-burst",
+        "10000",
+    ]);
+    let (mut poll, _) = PollSession::start(hub.addr(), "user=alice").unwrap();
+    let batch = |n: usize| {
+        let items: Vec<String> = (0..n)
+            .map(|i| format!(r#"{{"type":"publish","channel":"b","data":{i},"id":{i}}}"#))
+            .collect();
+        format!("[{}]", items.join(","))
+    };
+    // Over the 256 commands a session may have waiting: 429, and none of them applied.
+    let r = poll.emulate(&batch(300));
+    assert_eq!(r.status, 429, "{}", r.text());
+    assert_eq!(r.json()["error"]["code"].as_str(), Some("rate_limited"));
+    assert!(hub.get("/api/history/b").json()["messages"].as_array().is_empty());
+    assert_eq!(poll.emulate(&batch(10)).status, 202);
+    let events = poll.poll_until(|e| e["id"].as_u64() == Some(9));
+    assert_eq!(events.len(), 10, "{events:?}");
+}
+
+#[test]
+fn malformed_fallback_requests_get_400() {
+    let hub = serve(&[]);
+    let (poll, _) = PollSession::start(hub.addr(), "user=alice").unwrap();
+    let r = hub.get(&format!("/poll?session={}&cursor=abc", poll.sid));
+    assert_eq!(r.status, 400, "a cursor that is not a number: {}", r.text());
+    let r = hub.post("/emulation", r#"{"type":"presence","channel":"x"}"#);
+    assert_eq!(r.status, 400, "no session: {}", r.text());
+    assert_eq!(hub.request("DELETE", "/poll", &[], b"").status, 405);
+}
+
+#[test]
+fn cors_preflight_and_headers_for_an_allowed_origin() {
+    let hub = serve(&["--allowed-origins", "https://app.example"]);
+    let origin = [("Origin", "https://app.example")];
+    let pre = hub.request(
+        "OPTIONS",
+        "/emulation",
+        &[
+            ("Origin", "https://app.example"),
+            ("Access-Control-Request-Method", "POST"),
+        ],
+        b"",
+    );
+    assert!((200..300).contains(&pre.status), "{}", pre.status);
+    assert_eq!(
+        pre.header("access-control-allow-origin"),
+        Some("https://app.example")
+    );
+    assert!(
+        pre.header("access-control-allow-methods")
+            .is_some_and(|m| m.contains("POST"))
+    );
+    let r = hub.request("GET", "/poll?user=alice", &origin, b"");
+    assert_eq!(
+        r.header("access-control-allow-origin"),
+        Some("https://app.example")
+    );
+    let exposed = r.header("access-control-expose-headers").unwrap_or_default();
+    assert!(
+        exposed.contains("X-Wsx-Session") && exposed.contains("X-Wsx-Cursor"),
+        "a browser may read the session and cursor headers: {exposed:?}"
+    );
+    let sid = r.header("x-wsx-session").unwrap().to_owned();
+    let r = hub.request(
+        "POST",
+        &format!("/emulation?session={sid}"),
+        &[
+            ("Origin", "https://app.example"),
+            ("Content-Type", "application/json"),
+        ],
+        br#"{"type":"subscribe","channel":"c"}"#,
+    );
+    assert_eq!(r.status, 202);
+    assert_eq!(
+        r.header("access-control-allow-origin"),
+        Some("https://app.example")
+    );
+    // Another origin gets no CORS headers.
+    let pre = hub.request("OPTIONS", "/poll", &[("Origin", "https://evil.example")], b"");
+    assert!(pre.header("access-control-allow-origin").is_none());
+}

@@ -412,3 +412,93 @@ fn over_max_connections_any_user_gets_503() {
     assert_eq!(hub.get("/healthz").status, 200);
     hub.publish("x", "1");
 }
+
+#[test]
+fn an_sse_stream_that_is_never_read_is_ended_as_a_slow_consumer() {
+    use std::io::{Read, Write};
+    let hub = serve(&[
+        "--outgoing-queue",
+        "65536",
+        "--slow-consumer-timeout",
+        "2",
+        "--history-size",
+        "100000",
+    ]);
+    // A raw SSE request: read up to the welcome, then never again.
+    let mut tcp = std::net::TcpStream::connect(hub.addr()).unwrap();
+    tcp.set_read_timeout(Some(STEP_TIMEOUT)).unwrap();
+    write!(
+        tcp,
+        "GET /sse?user=slow HTTP/1.1\r\nHost: x\r\nAccept: text/event-stream\r\n\r\n"
+    )
+    .unwrap();
+    let mut head = Vec::new();
+    let mut byte = [0u8; 1];
+    while !String::from_utf8_lossy(&head).contains("\"welcome\"") || !head.ends_with(b"\n\n") {
+        assert_eq!(tcp.read(&mut byte).unwrap(), 1, "the SSE stream ended early");
+        head.push(byte[0]);
+    }
+    let text = String::from_utf8_lossy(&head).into_owned();
+    let sid = text
+        .split("\"session\":\"")
+        .nth(1)
+        .and_then(|s| s.split('"').next())
+        .expect("the welcome's session")
+        .to_owned();
+    let r = support::hub::emulate(hub.addr(), &sid, r#"{"type":"subscribe","channel":"hose"}"#);
+    assert_eq!(r.status, 202);
+    // A fast SSE reader on the same channel.
+    let mut fast = Sse::open(hub.addr(), "/sse?user=fast", &[]).unwrap();
+    let fast_sid = fast.next_json()["session"].as_str().unwrap().to_owned();
+    support::hub::emulate(
+        hub.addr(),
+        &fast_sid,
+        r#"{"type":"subscribe","channel":"hose","id":1}"#,
+    );
+    assert_eq!(fast.next_json()["type"].as_str(), Some("ack"));
+    let deadline = Instant::now() + STEP_TIMEOUT;
+    while !hub.get("/api/presence/hose").text().contains("\"slow\"") {
+        assert!(Instant::now() < deadline, "the slow one never subscribed");
+        std::thread::sleep(Duration::from_millis(20));
+    }
+    let pad = "z".repeat(16 << 10);
+    let mut n = 0u64;
+    let deadline = Instant::now() + Duration::from_secs(60);
+    while hub.metric("wsx_slow_consumer_total").unwrap_or(0.0) < 1.0 {
+        assert!(
+            Instant::now() < deadline,
+            "the unread SSE stream was never ended ({n} published)"
+        );
+        for _ in 0..20 {
+            hub.publish("hose", &format!(r#"{{"n":{n},"pad":"{pad}"}}"#));
+            n += 1;
+        }
+        // The fast one keeps up.
+        for want in n - 20..n {
+            let e = fast.next_json();
+            assert_eq!(
+                e["data"]["n"].as_u64(),
+                Some(want),
+                "the fast SSE reader, in order"
+            );
+        }
+    }
+    hub.wait_metric("wsx_disconnects_total{code=\"4008\"}", 1.0, STEP_TIMEOUT);
+    // The slow one's stream ends (its last chunk) once it reads what was written.
+    let mut rest = Vec::new();
+    let mut chunk = [0u8; 64 << 10];
+    while !rest.ends_with(b"\r\n0\r\n\r\n") {
+        match tcp.read(&mut chunk) {
+            Ok(0) => break,
+            Ok(k) => rest.extend_from_slice(&chunk[..k]),
+            Err(e) => panic!("reading the unread stream: {e}"),
+        }
+    }
+    assert!(
+        rest.ends_with(b"\r\n0\r\n\r\n"),
+        "the stream ended with its last chunk"
+    );
+    // Its session is gone.
+    let r = support::hub::emulate(hub.addr(), &sid, r#"{"type":"presence","channel":"hose"}"#);
+    assert_eq!(r.status, 404, "{}", r.text());
+}

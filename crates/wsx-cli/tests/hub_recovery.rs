@@ -439,15 +439,16 @@ fn a_replay_larger_than_the_outgoing_queue_is_paced_and_meets_live_delivery_exac
 
 #[test]
 fn a_subscribe_without_since_delivers_everything_after_its_acks_offset() {
-    let hub = serve(&["--history-size", "5000"]);
+    let hub = serve(&["--history-size", "100000"]);
     let addr = hub.addr();
-    let stop = Arc::new(AtomicBool::new(false));
+    // Publishing runs before, during and (100 messages) after the subscribe.
+    let stop_at = Arc::new(AtomicUsize::new(usize::MAX));
     let published = Arc::new(AtomicUsize::new(0));
     let publisher = {
-        let (stop, published) = (stop.clone(), published.clone());
+        let (stop_at, published) = (stop_at.clone(), published.clone());
         std::thread::spawn(move || {
             let mut n = 0;
-            while !(stop.load(Ordering::SeqCst) && n >= 300) && n < 3000 {
+            while n < stop_at.load(Ordering::SeqCst) && n < 50_000 {
                 publish(addr, "live", &format!(r#"{{"n":{n}}}"#));
                 n += 1;
                 published.store(n, Ordering::SeqCst);
@@ -462,14 +463,14 @@ fn a_subscribe_without_since_delivers_everything_after_its_acks_offset() {
     let mut py = Driver::python();
     py.open("c", &hub.ws_url("user=u"));
     let ack = subscribe(&mut py, "c", "live", None);
-    stop.store(true, Ordering::SeqCst);
+    stop_at.store(published.load(Ordering::SeqCst) + 100, Ordering::SeqCst);
     publisher.join().unwrap();
     let from = ack["offset"].as_str().unwrap();
     // Exactly what history has after the ack's offset, in order.
     let h = hub.get(&format!("/api/history/live?since={from}")).json();
     assert!(h["gap"].is_null(), "{h:?}");
     let want: Vec<u64> = h["messages"].as_array().iter().map(n_of).collect();
-    assert!(!want.is_empty(), "messages were published after the subscribe");
+    assert!(want.len() >= 100, "messages were published after the subscribe");
     for n in want {
         assert_eq!(n_of(&py.recv("c")), n);
     }
@@ -529,4 +530,42 @@ fn a_long_poll_client_recovers_a_large_replay_in_paced_batches() {
             }
         }
     }
+}
+
+#[test]
+fn subscribing_again_replays_nothing_twice() {
+    let hub = serve(&[]);
+    let mut py = Driver::python();
+    py.open("c", &hub.ws_url("user=u"));
+    let start = subscribe(&mut py, "c", "twice", None)["offset"]
+        .as_str()
+        .unwrap()
+        .to_owned();
+    for n in 0..3 {
+        hub.publish("twice", &format!(r#"{{"n":{n}}}"#));
+        assert_eq!(n_of(&py.recv("c")), n);
+    }
+    // Already live: the ack says where it stands, nothing is replayed again.
+    let ack = subscribe(&mut py, "c", "twice", Some(&start));
+    assert_eq!(
+        ack["offset"].as_str(),
+        Some(current_offset(&hub, "twice").as_str()),
+        "{ack:?}"
+    );
+    hub.publish("twice", r#"{"n":3}"#);
+    assert_eq!(n_of(&py.recv("c")), 3, "no duplicate of 0..2");
+}
+
+#[test]
+fn a_since_from_the_future_of_this_epoch_is_a_gap_epoch() {
+    let hub = serve(&[]);
+    let latest = hub.publish("f", r#"{"n":0}"#);
+    let (epoch, seq) = latest.rsplit_once('-').unwrap();
+    let future = format!("{epoch}-{}", seq.parse::<u64>().unwrap() + 100);
+    let mut node = Driver::node();
+    node.open("c", &hub.ws_url("user=u"));
+    subscribe(&mut node, "c", "f", Some(&future));
+    let gap = node.recv("c");
+    assert_eq!(gap["reason"].as_str(), Some("epoch"), "{gap:?}");
+    assert_eq!(n_of(&node.recv("c")), 0, "then what is held");
 }
