@@ -52,6 +52,10 @@ fn main() -> std::process::ExitCode {
         other => (Some(other), None),
     };
     let runtime = match (&command, &hub_config) {
+        // One thread asked for: no work-stealing machinery to pay for.
+        (None, Some(c)) if c.threads == 1 => {
+            tokio::runtime::Builder::new_current_thread().enable_all().build()
+        }
         (None, Some(c)) => {
             let mut b = tokio::runtime::Builder::new_multi_thread();
             if c.threads > 0 {

@@ -293,9 +293,7 @@ impl HubInner {
 
     /// Hands a publication to this node's subscribers of its topic.
     pub(crate) fn deliver_local(&self, publication: &Arc<Publication>) {
-        let (_, dropped) = self
-            .router
-            .deliver(&publication.topic, &Delivery::Publication(publication.clone()));
+        let (_, dropped) = self.router.deliver_publication(publication);
         if dropped > 0 {
             self.metrics.dropped.inc_by(dropped as u64);
         }

@@ -5,6 +5,7 @@
 //! the session then recovers what it missed from history, or reports a `gap` with reason
 //! `overflow`. Publishers never wait on a slow session.
 
+use crate::session::subscriptions::Slot;
 use crate::topic::Publication;
 use std::collections::VecDeque;
 use std::sync::{Arc, Mutex, MutexGuard};
@@ -14,8 +15,8 @@ use wsx::PreparedMessage;
 /// Something for a session.
 #[derive(Debug, Clone)]
 pub enum Delivery {
-    /// A message on a topic the session is subscribed to.
-    Publication(Arc<Publication>),
+    /// A message on a topic the session is subscribed to, for the subscription in `Slot`.
+    Publication(Slot, Arc<Publication>),
     /// An event that is not in history (presence).
     Event(PreparedMessage),
     /// Close the session (`POST /api/disconnect`, shutdown).
@@ -30,7 +31,7 @@ pub enum Delivery {
 impl Delivery {
     fn cost(&self) -> usize {
         match self {
-            Delivery::Publication(p) => p.cost(),
+            Delivery::Publication(_, p) => p.cost(),
             Delivery::Event(e) => e.frame_len(),
             Delivery::Disconnect { .. } => 0,
         }

@@ -3,6 +3,8 @@
 //! else's); it never broadcasts for clients to filter.
 
 use crate::mailbox::{Delivery, Mailbox};
+use crate::session::subscriptions::Slot;
+use crate::topic::Publication;
 use crate::topic::Topic;
 use std::collections::HashMap;
 use std::collections::hash_map::DefaultHasher;
@@ -12,7 +14,8 @@ use std::sync::{Arc, Mutex, MutexGuard};
 
 const SHARDS: usize = 32;
 
-type Subscribers = HashMap<u64, Arc<Mailbox>>;
+/// Session id → its mailbox and the slot its subscription to the topic holds.
+type Subscribers = HashMap<u64, (Arc<Mailbox>, Slot)>;
 
 /// Topic → subscribers, sharded so that deliveries to different topics rarely contend.
 #[derive(Debug)]
@@ -39,13 +42,14 @@ impl Router {
             .unwrap_or_else(|p| p.into_inner())
     }
 
-    /// Session `session` receives `topic` from now on; false if it already did.
-    pub fn add(&self, topic: &Topic, session: u64, mailbox: &Arc<Mailbox>) -> bool {
+    /// Session `session` receives `topic` from now on, for its subscription in `slot`;
+    /// false if it already did.
+    pub fn add(&self, topic: &Topic, session: u64, mailbox: &Arc<Mailbox>, slot: Slot) -> bool {
         let added = self
             .shard(topic)
             .entry(topic.clone())
             .or_default()
-            .insert(session, mailbox.clone())
+            .insert(session, (mailbox.clone(), slot))
             .is_none();
         if added {
             self.subscriptions.fetch_add(1, Ordering::Relaxed);
@@ -69,16 +73,29 @@ impl Router {
         removed
     }
 
-    /// Hands `delivery` to every subscriber of `topic`; returns how many took it (the
-    /// others overflowed).
+    /// Hands an event that is not a publication (presence) to every subscriber of
+    /// `topic`; returns how many took it and how many overflowed.
     pub fn deliver(&self, topic: &Topic, delivery: &Delivery) -> (usize, usize) {
         let shard = self.shard(topic);
         let Some(subs) = shard.get(topic) else {
             return (0, 0);
         };
         let mut taken = 0;
-        for mailbox in subs.values() {
+        for (mailbox, _) in subs.values() {
             taken += usize::from(mailbox.push(delivery.clone()));
+        }
+        (taken, subs.len() - taken)
+    }
+
+    /// Hands a publication to every subscriber of its topic, each with its slot.
+    pub fn deliver_publication(&self, publication: &Arc<Publication>) -> (usize, usize) {
+        let shard = self.shard(&publication.topic);
+        let Some(subs) = shard.get(&publication.topic) else {
+            return (0, 0);
+        };
+        let mut taken = 0;
+        for (mailbox, slot) in subs.values() {
+            taken += usize::from(mailbox.push(Delivery::Publication(*slot, publication.clone())));
         }
         (taken, subs.len() - taken)
     }

@@ -10,6 +10,7 @@
 //! the replay covered is dropped as already delivered.
 
 pub(crate) mod fallback;
+pub(crate) mod subscriptions;
 pub(crate) mod websocket;
 
 use crate::auth::Identity;
@@ -22,12 +23,13 @@ use crate::protocol::{self, Command, ErrorCode, Refusal};
 use crate::topic::{Publication, Topic};
 use serde_json::json;
 use serde_json::value::RawValue;
-use std::collections::{HashMap, VecDeque};
+use std::collections::VecDeque;
 use std::future::poll_fn;
 use std::pin::Pin;
 use std::sync::Arc;
 use std::task::{Context, Poll};
 use std::time::{Duration, Instant};
+use subscriptions::{Slot, Subscriptions};
 use tokio::time::Sleep;
 use wsx::{Message, PreparedMessage};
 
@@ -109,14 +111,6 @@ impl Transport {
     }
 }
 
-/// Where one subscription stands.
-#[derive(Debug)]
-struct Subscription {
-    /// The last offset delivered (or declared lost by a gap): anything at or before it
-    /// that still arrives is a duplicate.
-    last: Offset,
-}
-
 /// What woke the session.
 enum Next {
     Incoming(Incoming),
@@ -151,7 +145,7 @@ pub(crate) struct Session {
     identity: Identity,
     mailbox: Arc<Mailbox>,
     pending: VecDeque<Delivery>,
-    subs: HashMap<Topic, Subscription>,
+    subs: Subscriptions,
     bucket: TokenBucket,
     transport: Transport,
     expiry: Option<Pin<Box<Sleep>>>,
@@ -196,7 +190,7 @@ impl Session {
             identity,
             mailbox,
             pending: VecDeque::new(),
-            subs: HashMap::new(),
+            subs: Subscriptions::default(),
             bucket,
             transport,
             expiry,
@@ -216,14 +210,14 @@ impl Session {
 
     async fn start(&mut self, since: Option<String>) -> Result<(), End> {
         let inbox = Topic::Inbox(self.identity.user.clone());
-        self.hub.router.add(&inbox, self.id, &self.mailbox);
+        self.subscribe_live(&inbox);
         let latest = Self::latest(&self.hub, &inbox).await?;
         self.emit(text(protocol::welcome_event(
             &self.identity.user,
             &self.sid,
             &latest,
         )));
-        self.subs.insert(inbox.clone(), Subscription { last: latest });
+        self.subs.get_mut(&inbox).expect("just added").last = latest;
         if let Some(since) = since {
             self.recover(&inbox, &since).await?;
         }
@@ -232,6 +226,14 @@ impl Session {
 
     /// Not `&self`: the session holds a socket that is `Send` but not `Sync`, so a
     /// shared borrow of it must not live across an await.
+    /// Registers for live deliveries on `topic`. Its position is set by the caller
+    /// before any delivery is looked at: deliveries wait in the mailbox until the
+    /// command that subscribed has finished.
+    fn subscribe_live(&mut self, topic: &Topic) {
+        let slot = self.subs.insert(topic.clone(), Offset::start(crate::Epoch(0)));
+        self.hub.router.add(topic, self.id, &self.mailbox, slot);
+    }
+
     async fn latest(hub: &HubInner, topic: &Topic) -> Result<Offset, End> {
         hub.broker
             .latest(topic)
@@ -283,7 +285,7 @@ impl Session {
             while self.transport.has_room() {
                 let Some(d) = self.pending.pop_front() else { break };
                 match d {
-                    Delivery::Publication(p) => self.deliver(&p),
+                    Delivery::Publication(slot, p) => self.deliver(slot, &p),
                     Delivery::Event(e) => self.emit(e),
                     Delivery::Disconnect { code, reason } => {
                         return Poll::Ready(Next::Disconnect(code, reason));
@@ -338,8 +340,8 @@ impl Session {
     }
 
     /// A live publication: delivered unless this subscription already has it.
-    fn deliver(&mut self, p: &Arc<Publication>) {
-        let Some(sub) = self.subs.get_mut(&p.topic) else {
+    fn deliver(&mut self, slot: Slot, p: &Arc<Publication>) {
+        let Some(sub) = self.subs.by_slot(slot) else {
             return; // unsubscribed since
         };
         if p.offset.epoch == sub.last.epoch && p.offset.seq <= sub.last.seq {
@@ -422,8 +424,7 @@ impl Session {
     /// from history; what history no longer holds is declared by a gap with reason
     /// `overflow`.
     async fn resync(&mut self) -> Result<(), End> {
-        let topics: Vec<(Topic, Offset)> = self.subs.iter().map(|(t, s)| (t.clone(), s.last)).collect();
-        for (topic, last) in topics {
+        for (topic, last) in self.subs.positions() {
             let replay = self
                 .hub
                 .broker
@@ -564,14 +565,14 @@ impl Session {
             return Ok(());
         }
         let topic = Topic::channel(&channel);
-        if let Some(sub) = self.subs.get(&topic) {
+        if let Some(sub) = self.subs.get_mut(&topic) {
             // Already live: nothing to replay, the ack says where it stands.
             let last = sub.last;
             self.ack(id.as_deref(), json!({ "channel": channel, "offset": last }));
             return Ok(());
         }
         // Live deliveries first, history second: nothing can fall between the two.
-        self.hub.router.add(&topic, self.id, &self.mailbox);
+        self.subscribe_live(&topic);
         let _ = self
             .hub
             .broker
@@ -580,14 +581,14 @@ impl Session {
         match since {
             None => {
                 let latest = Self::latest(&self.hub, &topic).await?;
-                self.subs.insert(topic, Subscription { last: latest });
+                self.subs.get_mut(&topic).expect("just added").last = latest;
                 self.ack(id.as_deref(), json!({ "channel": channel, "offset": latest }));
             }
             Some(since) => {
                 let latest = Self::latest(&self.hub, &topic).await?;
                 // Until the replay is queued, live deliveries wait in the mailbox; the
                 // subscription's `last` then drops those the replay covered.
-                self.subs.insert(topic.clone(), Subscription { last: latest });
+                self.subs.get_mut(&topic).expect("just added").last = latest;
                 self.ack(
                     id.as_deref(),
                     json!({ "channel": channel, "offset": latest, "recovering": true }),
@@ -616,7 +617,7 @@ impl Session {
             })
             .dec();
         self.mailbox.close();
-        for topic in std::mem::take(&mut self.subs).into_keys() {
+        for topic in self.subs.drain() {
             self.hub.router.remove(&topic, self.id);
             if let Topic::Channel(channel) = &topic {
                 let _ = self
