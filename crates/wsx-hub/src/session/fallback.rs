@@ -173,12 +173,7 @@ impl FallbackHandle {
     /// Events after number `after`, at most `max_bytes` of them (at least one), each
     /// with its number; `Pending` (with `cx` registered) when there are none. `Ready`
     /// with an empty list and `Some(code)` once the session has ended.
-    pub(crate) fn poll_events(
-        &self,
-        cx: &mut Context<'_>,
-        after: u64,
-        max_bytes: usize,
-    ) -> Poll<Batch> {
+    pub(crate) fn poll_events(&self, cx: &mut Context<'_>, after: u64, max_bytes: usize) -> Poll<Batch> {
         let mut log = self.log();
         let start = after.max(log.first.saturating_sub(1)) + 1;
         let mut out = Vec::new();
