@@ -37,5 +37,8 @@ pub fn targets() -> Vec<(&'static str, Target)> {
 
 /// The target called `name`, if there is one.
 pub fn target(name: &str) -> Option<Target> {
-    targets().into_iter().find(|(n, _)| *n == name).map(|(_, run)| run)
+    targets()
+        .into_iter()
+        .find(|(n, _)| *n == name)
+        .map(|(_, run)| run)
 }
