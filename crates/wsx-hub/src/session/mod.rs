@@ -200,12 +200,15 @@ impl Session {
 
     /// Runs the session to its end: welcome (and the inbox replay for `since`), then
     /// commands and deliveries until the client leaves or the session is closed.
+    ///
+    /// Everything but the wait for the next event is boxed: an idle session's task holds
+    /// only the session and that wait, not room for the largest command in progress.
     pub(crate) async fn run(mut self, inbox_since: Option<String>) {
-        let end = match self.start(inbox_since).await {
+        let end = match Box::pin(self.start(inbox_since)).await {
             Ok(()) => self.serve().await,
             Err(end) => end,
         };
-        self.finish(end).await;
+        Box::pin(self.finish(end)).await;
     }
 
     async fn start(&mut self, since: Option<String>) -> Result<(), End> {
@@ -245,7 +248,7 @@ impl Session {
         loop {
             match poll_fn(|cx| self.poll_next(cx)).await {
                 Next::Incoming(Incoming::Command(text)) => {
-                    if let Err(end) = self.command(&text).await {
+                    if let Err(end) = Box::pin(self.command(&text)).await {
                         return end;
                     }
                 }
@@ -264,7 +267,7 @@ impl Session {
                     };
                 }
                 Next::Overflowed => {
-                    if let Err(end) = self.resync().await {
+                    if let Err(end) = Box::pin(self.resync()).await {
                         return end;
                     }
                 }
