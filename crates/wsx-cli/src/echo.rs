@@ -28,6 +28,10 @@ pub struct Args {
     /// Runtime worker threads (1: a single-threaded runtime).
     #[arg(long, default_value_t = 1)]
     pub threads: usize,
+    /// Hand each connection to a driver task of its own (`WebSocket::spawn`) and echo
+    /// through its handles: to measure what that mode costs.
+    #[arg(long)]
+    spawned: bool,
 }
 
 pub async fn run(args: Args) -> anyhow::Result<ExitCode> {
@@ -47,15 +51,15 @@ pub async fn run(args: Args) -> anyhow::Result<ExitCode> {
     }
     println!("listening on {}", server.local_addr()?);
     std::io::stdout().flush()?;
+    let spawned = args.spawned;
     server
         .run_until(
-            |mut ws, _| async move {
-                // `feed` queues without writing; `recv` writes everything queued in one
-                // vectored write before it waits for more input.
-                while let Some(Ok(msg)) = ws.recv().await {
-                    if ws.feed(msg).await.is_err() {
-                        break;
-                    }
+            move |ws, _| async move {
+                if spawned {
+                    // Boxed: the plain echo's task must not carry this one's room.
+                    Box::pin(echo_spawned(ws)).await
+                } else {
+                    echo(ws).await
                 }
             },
             async {
@@ -64,4 +68,32 @@ pub async fn run(args: Args) -> anyhow::Result<ExitCode> {
         )
         .await?;
     Ok(ExitCode::SUCCESS)
+}
+
+async fn echo(mut ws: wsx::WebSocket<wsx::server::ServerStream>) {
+    // `feed` queues without writing; `recv` writes everything queued in one vectored
+    // write before it waits for more input.
+    while let Some(Ok(msg)) = ws.recv().await {
+        if ws.feed(msg).await.is_err() {
+            break;
+        }
+    }
+}
+
+async fn echo_spawned(ws: wsx::WebSocket<wsx::server::ServerStream>) {
+    let (mut reader, mut writer) = ws.spawn();
+    // The driver task writes what `try_send` queues, batching a burst into one write.
+    while let Some(Ok(msg)) = reader.recv().await {
+        loop {
+            match writer.try_send(msg.clone()) {
+                Ok(()) => break,
+                Err(wsx::Error::QueueFull) => {
+                    if writer.flush().await.is_err() {
+                        return;
+                    }
+                }
+                Err(_) => return,
+            }
+        }
+    }
 }
