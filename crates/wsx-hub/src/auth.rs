@@ -290,4 +290,35 @@ mod tests {
         let later = token(serde_json::json!({"sub":"bob","exp": now() + 60}), "s3cret");
         assert!(a.identify(None, Some(&later)).is_ok());
     }
+
+    /// An ES256 key file (`jwt_public_key` + `jwt_algorithm = "ES256"`): tokens signed by
+    /// its private key pass, tokens signed by another key do not.
+    #[test]
+    fn es256_tokens_with_a_public_key_file() {
+        let key = rcgen::KeyPair::generate_for(&rcgen::PKCS_ECDSA_P256_SHA256).unwrap();
+        let other = rcgen::KeyPair::generate_for(&rcgen::PKCS_ECDSA_P256_SHA256).unwrap();
+        let dir = std::env::temp_dir().join(format!("wsx-hub-es256-{}", std::process::id()));
+        std::fs::create_dir_all(&dir).unwrap();
+        let public = dir.join("jwt.pub.pem");
+        std::fs::write(&public, key.public_key_pem()).unwrap();
+        let mut config = Config::default();
+        config.jwt_public_key = Some(public);
+        config.jwt_algorithm = "ES256".into();
+        let a = Authenticator::from_config(&config).unwrap();
+        let sign = |k: &rcgen::KeyPair| {
+            let claims = serde_json::json!({"sub": "erin", "exp": now() + 60});
+            encode(
+                &Header::new(Algorithm::ES256),
+                &claims,
+                &EncodingKey::from_ec_pem(k.serialize_pem().as_bytes()).unwrap(),
+            )
+            .unwrap()
+        };
+        assert_eq!(&*a.identify(None, Some(&sign(&key))).unwrap().user, "erin");
+        assert!(matches!(a.identify(None, Some(&sign(&other))), Err(AuthError::BadToken(_))));
+        // An HS256 token with the public key as its secret (the classic confusion) fails.
+        let confused = token(serde_json::json!({"sub":"erin","exp": now() + 60}), &key.public_key_pem());
+        assert!(matches!(a.identify(None, Some(&confused)), Err(AuthError::BadToken(_))));
+        std::fs::remove_dir_all(&dir).unwrap();
+    }
 }
