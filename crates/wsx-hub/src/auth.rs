@@ -301,9 +301,11 @@ mod tests {
         std::fs::create_dir_all(&dir).unwrap();
         let public = dir.join("jwt.pub.pem");
         std::fs::write(&public, key.public_key_pem()).unwrap();
-        let mut config = Config::default();
-        config.jwt_public_key = Some(public);
-        config.jwt_algorithm = "ES256".into();
+        let config = Config {
+            jwt_public_key: Some(public),
+            jwt_algorithm: "ES256".into(),
+            ..Config::default()
+        };
         let a = Authenticator::from_config(&config).unwrap();
         let sign = |k: &rcgen::KeyPair| {
             let claims = serde_json::json!({"sub": "erin", "exp": now() + 60});
