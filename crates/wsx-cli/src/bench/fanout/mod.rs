@@ -82,6 +82,11 @@ pub struct Args {
     /// Spread subscriber source addresses over 127.0.0.1 .. 127.0.0.S.
     #[arg(long, default_value_t = 4)]
     sources: u8,
+    /// Subscribers (among the N) that never read once subscribed: a server must cut them
+    /// off or drop what they cannot take, without slowing the others down. Spread evenly
+    /// over the subscribers; the results count only the others.
+    #[arg(long, default_value_t = 0)]
+    stalled: usize,
     /// Seconds to wait for all deliveries of a phase before giving up.
     #[arg(long, default_value_t = 60.0)]
     timeout: f64,
@@ -270,8 +275,16 @@ pub async fn run(args: Args) -> anyhow::Result<Report> {
         }));
     }
     let mut receivers = Vec::with_capacity(n);
-    for j in joining {
+    let stalled = args.stalled.min(n.saturating_sub(1));
+    let stall_every = if stalled > 0 { n / stalled } else { usize::MAX };
+    let mut unread = Vec::with_capacity(stalled);
+    for (i, j) in joining.into_iter().enumerate() {
         let (stream, buf) = j.await??;
+        if stalled > 0 && i % stall_every == 0 && unread.len() < stalled {
+            // Held open, never read: its socket buffers fill and stay full.
+            unread.push(stream);
+            continue;
+        }
         let shared = shared.clone();
         let kind = args.kind;
         receivers.push(tokio::spawn(async move {
@@ -283,6 +296,9 @@ pub async fn run(args: Args) -> anyhow::Result<Report> {
         }));
     }
     let subscribe_secs = start.elapsed().as_secs_f64();
+    // From here on, N is the subscribers that read.
+    let subscribed = n;
+    let n = n - unread.len();
     bar.finish_and_clear();
 
     tokio::time::sleep(Duration::from_secs_f64(args.hold)).await;
@@ -340,14 +356,15 @@ pub async fn run(args: Args) -> anyhow::Result<Report> {
         .param("size", args.size)
         .param("burst", args.burst)
         .param("bursts", bursts.len())
-        .result("subscribe rate", n as f64 / subscribe_secs, "conn/s");
+        .param("stalled", unread.len())
+        .result("subscribe rate", subscribed as f64 / subscribe_secs, "conn/s");
     if let (Some(b), Some(a)) = (rss_before, rss_after) {
         report
             .result("server RSS before", b as f64 / 1024.0, "KiB")
             .result("server RSS with subscribers", a as f64 / 1024.0, "KiB")
             .result(
                 "server RSS per subscribed idle connection",
-                (a as f64 - b as f64) / n.max(1) as f64,
+                (a as f64 - b as f64) / subscribed.max(1) as f64,
                 "bytes",
             );
     }
