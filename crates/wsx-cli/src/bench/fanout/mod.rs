@@ -276,7 +276,7 @@ pub async fn run(args: Args) -> anyhow::Result<Report> {
     }
     let mut receivers = Vec::with_capacity(n);
     let stalled = args.stalled.min(n.saturating_sub(1));
-    let stall_every = if stalled > 0 { n / stalled } else { usize::MAX };
+    let stall_every = n.checked_div(stalled).unwrap_or(usize::MAX);
     let mut unread = Vec::with_capacity(stalled);
     for (i, j) in joining.into_iter().enumerate() {
         let (stream, buf) = j.await??;
