@@ -317,10 +317,19 @@ mod tests {
             .unwrap()
         };
         assert_eq!(&*a.identify(None, Some(&sign(&key))).unwrap().user, "erin");
-        assert!(matches!(a.identify(None, Some(&sign(&other))), Err(AuthError::BadToken(_))));
+        assert!(matches!(
+            a.identify(None, Some(&sign(&other))),
+            Err(AuthError::BadToken(_))
+        ));
         // An HS256 token with the public key as its secret (the classic confusion) fails.
-        let confused = token(serde_json::json!({"sub":"erin","exp": now() + 60}), &key.public_key_pem());
-        assert!(matches!(a.identify(None, Some(&confused)), Err(AuthError::BadToken(_))));
+        let confused = token(
+            serde_json::json!({"sub":"erin","exp": now() + 60}),
+            &key.public_key_pem(),
+        );
+        assert!(matches!(
+            a.identify(None, Some(&confused)),
+            Err(AuthError::BadToken(_))
+        ));
         std::fs::remove_dir_all(&dir).unwrap();
     }
 }
