@@ -1,24 +1,41 @@
-//! Pages the hub serves itself.
+//! Files the hub serves itself, embedded in the binary: the demo chat page (`GET /`, from
+//! `crates/wsx-hub/assets/`) and the browser client (`GET /wsx.js` and its types, from
+//! `clients/js/`, so the file served is the file in the repository, with no build step).
 
-/// `GET /`: what this server is and where its endpoints are.
-pub(crate) const INDEX: &str = r#"<!doctype html>
-<html lang="en">
-<head><meta charset="utf-8"><meta name="viewport" content="width=device-width, initial-scale=1">
-<title>wsx hub</title>
-<style>body{font:16px/1.5 system-ui,sans-serif;max-width:42rem;margin:2rem auto;padding:0 1rem;color:#1b1b1b}code{background:#f2f2f2;padding:0 .2em}</style>
-</head>
-<body>
-<h1>wsx hub</h1>
-<p>This is a <a href="https://github.com/wsx-rs/wsx">wsx</a> push server. Its endpoints:</p>
-<ul>
-<li><code>GET /ws?user=NAME</code> — WebSocket sessions (JSON commands and events)</li>
-<li><code>GET /sse</code>, <code>GET /poll</code>, <code>POST /emulation</code> — the same sessions for clients without WebSocket</li>
-<li><code>POST /api/publish</code>, <code>POST /api/send</code>, <code>GET /api/presence/CHANNEL</code>, <code>GET /api/history/CHANNEL</code>, <code>POST /api/disconnect</code></li>
-<li><code>GET /healthz</code>, <code>GET /metrics</code></li>
-</ul>
-<p>Try it: <code>wsx connect 'ws://HOST/ws?user=alice'</code>, then type
-<code>{"type":"subscribe","channel":"news","id":1}</code>; and from another terminal
-<code>curl -d '{"channel":"news","data":"hello"}' http://HOST/api/publish</code>.</p>
-</body>
-</html>
-"#;
+/// One embedded file.
+pub(crate) struct Asset {
+    /// Its `Content-Type`.
+    pub content_type: &'static str,
+    /// Its bytes.
+    pub body: &'static str,
+}
+
+const HTML: &str = "text/html; charset=utf-8";
+const JS: &str = "text/javascript; charset=utf-8";
+const CSS: &str = "text/css; charset=utf-8";
+const TS: &str = "text/plain; charset=utf-8";
+
+/// The embedded file served at `path`, if any.
+pub(crate) fn get(path: &str) -> Option<Asset> {
+    let (content_type, body) = match path {
+        "/" | "/index.html" => (HTML, include_str!("../assets/index.html")),
+        "/demo.js" => (JS, include_str!("../assets/demo.js")),
+        "/demo.css" => (CSS, include_str!("../assets/demo.css")),
+        "/wsx.js" => (JS, include_str!("../../../clients/js/wsx.js")),
+        "/wsx.d.ts" => (TS, include_str!("../../../clients/js/wsx.d.ts")),
+        _ => return None,
+    };
+    Some(Asset { content_type, body })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn the_client_and_the_page_are_embedded() {
+        assert!(get("/wsx.js").unwrap().body.contains("export"));
+        assert!(get("/").unwrap().body.contains("<html"));
+        assert!(get("/nope").is_none());
+    }
+}

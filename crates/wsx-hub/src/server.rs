@@ -188,14 +188,20 @@ async fn route(hub: &Hub, req: Request<Incoming>, peer: SocketAddr) -> Response<
             )
             .body(full(hub.metrics_text()))
             .expect("static headers"),
-        (&Method::GET, "/") => Response::builder()
-            .header(http::header::CONTENT_TYPE, "text/html; charset=utf-8")
-            .body(full(crate::assets::INDEX))
-            .expect("static headers"),
-        (_, "/ws" | "/sse" | "/poll" | "/emulation" | "/healthz" | "/metrics" | "/") => {
+        (_, "/ws" | "/sse" | "/poll" | "/emulation" | "/healthz" | "/metrics") => {
             text(StatusCode::METHOD_NOT_ALLOWED, "method not allowed")
         }
-        _ => text(StatusCode::NOT_FOUND, "not found"),
+        (method, p) => match crate::assets::get(p) {
+            Some(asset) if method == Method::GET || method == Method::HEAD => Response::builder()
+                .header(http::header::CONTENT_TYPE, asset.content_type)
+                // Revalidate on every load: a new binary serves a new client at once.
+                .header(http::header::CACHE_CONTROL, "no-cache")
+                // hyper sends no body for HEAD, but keeps its Content-Length.
+                .body(full(asset.body))
+                .expect("static headers"),
+            Some(_) => text(StatusCode::METHOD_NOT_ALLOWED, "method not allowed"),
+            None => text(StatusCode::NOT_FOUND, "not found"),
+        },
     }
 }
 

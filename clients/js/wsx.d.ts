@@ -1,0 +1,2 @@
+/** Types for wsx.js. */
+export declare function connect(options?: object): unknown;
