@@ -62,6 +62,7 @@ let client = null;
 let me = null;
 let current = null;          // the key of the conversation on screen
 let everOpen = false;        // whether the connection was open once (a later open is a reconnect)
+let quietUntil = 0;          // no join/leave notes until then: after a reconnect, everyone comes back
 let openWaiters = [];
 const convs = new Map();     // key ("chat:lobby", or "@bob" for a direct thread) -> conversation
 
@@ -160,8 +161,12 @@ function makeConv(key, kind, name) {
   li.append(btn);
   (kind === "room" ? $("room-list") : $("dm-list")).append(li);
 
-  const conv = { key, kind, name, log, li, btn, badge, unread: 0, people: new Set(), joined: false, empty: null };
+  const conv = { key, kind, name, log, li, btn, badge, unread: 0, people: new Set(), joined: false, empty: null, stick: true };
   convs.set(key, conv);
+  // Whether the view is at the end: new messages (and a resize) keep it there.
+  log.addEventListener("scroll", () => {
+    if (!log.hidden) conv.stick = nearEnd(log);
+  });
   showEmpty(conv);
   refreshDmEmpty();
   return conv;
@@ -294,13 +299,10 @@ function renderPeople() {
     }
     list.append(li);
   }
-  $("people-help").hidden = people.filter((p) => p !== me).length === 0;
-  if (room && people.length <= 1 && room.joined) {
-    $("people-help").hidden = false;
-    $("people-help").textContent = "Nobody else is here yet. Choose a person to send them a direct message.";
-  } else {
-    $("people-help").textContent = "Choose a person to send them a direct message.";
-  }
+  const help = $("people-help");
+  help.hidden = !room || !room.joined;
+  help.textContent =
+    people.length > 1 ? "Choose a person to send them a direct message." : "Nobody else is here yet.";
 }
 
 function nearEnd(log) {
@@ -317,7 +319,7 @@ function append(conv, li, { counts = true } = {}) {
     conv.empty.remove();
     conv.empty = null;
   }
-  conv.stick = conv.log.hidden || nearEnd(conv.log);
+  if (!conv.log.hidden) conv.stick = nearEnd(conv.log);
   conv.log.append(li);
   scrollToEnd(conv);
   if (counts && conv.key !== current) {
@@ -357,6 +359,7 @@ function noteItem(text, cls = "") {
 function gapItem(gap) {
   const li = el("li", "note gap");
   li.dataset.reason = gap.reason || "";
+  li.dataset.channel = gap.channel === null ? "" : gap.channel;
   li.setAttribute("role", "note");
   const icon = el("span", "note-icon", "⚠");
   icon.setAttribute("aria-hidden", "true");
@@ -425,7 +428,10 @@ function start(name) {
       const waiters = openWaiters;
       openWaiters = [];
       waiters.forEach((w) => w());
-      if (everOpen) refreshPresence();
+      if (everOpen) {
+        quietUntil = Date.now() + 10000;
+        refreshPresence();
+      }
       everOpen = true;
     }
   });
@@ -457,10 +463,10 @@ function onPresence(p) {
   if (p.event === "join") {
     if (conv.people.has(p.user)) return;
     conv.people.add(p.user);
-    if (p.user !== me) append(conv, noteItem(`${p.user} joined`, "presence"), { counts: false });
+    if (p.user !== me && Date.now() > quietUntil) append(conv, noteItem(`${p.user} joined`, "presence"), { counts: false });
   } else if (p.event === "leave") {
     if (!conv.people.delete(p.user)) return;
-    if (p.user !== me) append(conv, noteItem(`${p.user} left`, "presence"), { counts: false });
+    if (p.user !== me && Date.now() > quietUntil) append(conv, noteItem(`${p.user} left`, "presence"), { counts: false });
   }
   if (conv.key === peopleRoom) renderPeople();
   if (conv.key === current) renderHead();
@@ -468,8 +474,9 @@ function onPresence(p) {
 
 function onGap(g) {
   if (g.channel === null || g.channel === undefined) {
-    const targets = new Set([...convs.values()].filter((c) => c.kind === "dm"));
-    if (current) targets.add(convs.get(current));
+    // The inbox: a note in each direct thread, or (with none open yet) in the conversation on screen.
+    const threads = [...convs.values()].filter((c) => c.kind === "dm");
+    const targets = threads.length ? threads : current ? [convs.get(current)] : [];
     for (const c of targets) append(c, gapItem({ ...g, channel: null }), { counts: false });
     return;
   }
@@ -693,6 +700,11 @@ function wire() {
     });
   }
   $("scrim").addEventListener("click", () => closeDrawers(true));
+  // A narrower window makes the conversation taller: stay at its end if it was there.
+  new ResizeObserver(() => {
+    const conv = convs.get(current);
+    if (conv) scrollToEnd(conv);
+  }).observe($("logs"));
   document.addEventListener("keydown", (e) => {
     if (e.key === "Escape" && !$("scrim").hidden) closeDrawers(true);
   });
@@ -700,7 +712,7 @@ function wire() {
   matchMedia("(min-width: 761px)").addEventListener("change", (e) => e.matches && closeDrawers(false));
 
   const about = $("about");
-  $("about-open").addEventListener("click", () => about.showModal());
+  for (const b of document.querySelectorAll("[data-opens=about]")) b.addEventListener("click", () => about.showModal());
   about.addEventListener("click", (e) => {
     if (e.target === about) about.close(); // a click on the backdrop
   });
