@@ -1,0 +1,321 @@
+//! The demo chat page that `wsx serve` serves at `/` (`crates/wsx-hub/assets/`, on the
+//! browser client `/wsx.js`), used in headless Chromium (Debian's, driven by
+//! playwright-core) against the real binary, through its UI only: typing and Enter,
+//! clicking people and rooms, reading what the page shows.
+//!
+//! The driver (`tests/peers/browser_demo.js`) runs the scenario and prints a JSON report
+//! that this test checks: alice and bob (WebSocket) see each other in the people list and
+//! chat; bob sends alice a direct message picked from that list; carol (`?transports=poll`)
+//! and dave (a page without `window.WebSocket`, so SSE) chat too. Then the driver asks for a
+//! restart: this test kills the server and starts a new one on the same port (a new epoch
+//! of history), and every page must reconnect by itself, show an `epoch` gap note in the
+//! room, and chat again. Last, the layout at phone width and the screenshots.
+//!
+//! Screenshots (desktop 1280×800, phone 375×740) go to `docs/demo-desktop.png` and
+//! `docs/demo-phone.png` with `WSX_SCREENSHOTS=1`, else to a temporary directory (so a CI
+//! run does not rewrite the repository).
+
+use wsx_test_support as support;
+
+use std::io::Write as _;
+use std::net::SocketAddr;
+use std::path::{Path, PathBuf};
+use std::process::Command;
+use std::time::{Duration, Instant};
+use support::hub::request;
+use support::json::Json;
+use support::{
+    INSTALL_HINT, Peer, STEP_TIMEOUT, TempDir, peer_script, peers_dir, repo_root, require_node_module,
+};
+
+const CHROMIUM: &str = "/usr/bin/chromium";
+/// The whole browser scenario (the driver's own deadline is 150 s).
+const DRIVER_TIMEOUT: Duration = Duration::from_secs(170);
+
+/// `wsx serve --listen LISTEN` (none of the machine's `WSX_*` variables), once it printed
+/// its address.
+fn serve(listen: &str) -> (Peer, SocketAddr) {
+    let mut cmd = Command::new(env!("CARGO_BIN_EXE_wsx"));
+    cmd.args(["serve", "--listen", listen]).env("RUST_LOG", "warn");
+    for (k, _) in std::env::vars() {
+        if k.starts_with("WSX_") {
+            cmd.env_remove(k);
+        }
+    }
+    support::without_proxy_env(&mut cmd);
+    let peer = Peer::spawn("wsx serve", cmd);
+    let line = peer.line(STEP_TIMEOUT);
+    let addr = line
+        .strip_prefix("listening on ")
+        .and_then(|a| a.parse().ok())
+        .unwrap_or_else(|| panic!("wsx serve's first line is {line:?}; stderr:\n{}", peer.stderr()));
+    (peer, addr)
+}
+
+/// The same server again on `addr` after a kill: a new process, a new epoch of history.
+/// (The port is free again at once: the listener sets `SO_REUSEADDR`.)
+fn restart(server: &mut Peer, addr: SocketAddr) -> Peer {
+    server.kill();
+    let (peer, again) = serve(&addr.to_string());
+    assert_eq!(again, addr, "the restarted server's address");
+    peer
+}
+
+fn check<'a>(report: &'a Json, name: &str) -> &'a Json {
+    let v = &report["checks"][name];
+    assert!(!v.is_null(), "the driver did not report {name:?}: {report:?}");
+    v
+}
+
+/// A message as a page showed it: its sender and text.
+fn assert_shown(report: &Json, name: &str, from: &str, text: &str) {
+    let m = check(report, name);
+    assert_eq!(m["from"].as_str(), Some(from), "{name}: the sender shown: {m:?}");
+    assert!(
+        m["text"].as_str().is_some_and(|t| t.contains(text)),
+        "{name}: the text shown: {m:?}"
+    );
+    assert!(
+        m["time"].as_str().is_some_and(|t| t.len() >= 16),
+        "{name}: a time: {m:?}"
+    );
+}
+
+fn assert_conn(report: &Json, name: &str, transport: &str) {
+    let c = check(report, name);
+    assert_eq!(c["state"].as_str(), Some("open"), "{name}: {c:?}");
+    assert_eq!(c["transport"].as_str(), Some(transport), "{name}: {c:?}");
+    let text = c["text"].as_str().unwrap_or_default();
+    assert!(
+        text.contains("Connected") && text.contains(transport),
+        "{name}: the indicator reads {text:?}"
+    );
+}
+
+fn assert_png(path: &Path) {
+    let bytes = std::fs::read(path).unwrap_or_else(|e| panic!("{}: {e}", path.display()));
+    assert!(
+        bytes.starts_with(b"\x89PNG\r\n\x1a\n") && bytes.len() > 10_000,
+        "{} is not a screenshot ({} bytes)",
+        path.display(),
+        bytes.len()
+    );
+}
+
+#[test]
+fn the_demo_page_chats_over_every_transport_and_notes_a_gap_after_a_restart() {
+    require_node_module("playwright-core");
+    assert!(
+        Path::new(CHROMIUM).exists(),
+        "{CHROMIUM} is missing\n{INSTALL_HINT}"
+    );
+    let (mut server, addr) = serve("127.0.0.1:0");
+
+    // The page served is the one in the repository.
+    let index = request(addr, "GET", "/", &[], b"");
+    assert_eq!(index.status, 200);
+    assert_eq!(index.header("content-type"), Some("text/html; charset=utf-8"));
+    let on_disk = std::fs::read_to_string(repo_root().join("crates/wsx-hub/assets/index.html")).unwrap();
+    assert_eq!(
+        index.text(),
+        on_disk,
+        "GET / is not crates/wsx-hub/assets/index.html"
+    );
+    for asset in ["/demo.js", "/demo.css", "/wsx.js"] {
+        assert_eq!(request(addr, "GET", asset, &[], b"").status, 200, "GET {asset}");
+    }
+
+    let temp = TempDir::new("browser-demo");
+    let shots: PathBuf = if std::env::var("WSX_SCREENSHOTS").as_deref() == Ok("1") {
+        repo_root().join("docs")
+    } else {
+        temp.path().to_owned()
+    };
+    let mut cmd = Command::new("node");
+    cmd.arg(peer_script("browser_demo.js"))
+        .arg("--url")
+        .arg(format!("http://{addr}"))
+        .arg("--shots")
+        .arg(&shots)
+        .current_dir(peers_dir())
+        .env("PLAYWRIGHT_SKIP_BROWSER_DOWNLOAD", "1")
+        .env("WSX_CHROMIUM", CHROMIUM);
+    support::without_proxy_env(&mut cmd);
+    let mut driver = Peer::spawn("browser_demo.js", cmd);
+    let mut stdin = driver.take_stdin();
+
+    let deadline = Instant::now() + DRIVER_TIMEOUT;
+    let mut history = None;
+    let report = loop {
+        let left = deadline.saturating_duration_since(Instant::now());
+        let line = driver.line(left);
+        if line == "restart" {
+            // What the pages published, as the server holds it: `{text}` objects, with
+            // their senders.
+            history = Some(request(addr, "GET", "/api/history/chat:lobby", &[], b"").json());
+            server = restart(&mut server, addr);
+            writeln!(stdin, "restarted")
+                .and_then(|()| stdin.flush())
+                .expect("tell the driver the server restarted");
+        } else if line.starts_with('{') {
+            break Json::parse(&line);
+        } else {
+            eprintln!("driver: {line}");
+        }
+    };
+    let status = driver.wait(STEP_TIMEOUT);
+    for l in report["log"].as_array() {
+        eprintln!("  {}", l.as_str().unwrap_or("?"));
+    }
+    assert!(
+        report["error"].is_null(),
+        "the demo driver failed ({status}): {}\nstderr:\n{}\nserver stderr:\n{}",
+        report["error"].as_str().unwrap_or("?"),
+        driver.stderr(),
+        server.stderr()
+    );
+    assert!(status.success(), "the driver exited with {status}");
+    eprintln!("Chromium {}", report["browser"].as_str().unwrap_or("?"));
+
+    // alice and bob, over WebSocket, in chat:lobby, each in the other's people list.
+    assert_conn(&report, "alice_conn", "websocket");
+    assert_conn(&report, "bob_conn", "websocket");
+    assert_eq!(check(&report, "room_title").as_str(), Some("chat:lobby"));
+    assert_eq!(check(&report, "alice_sees_bob").as_bool(), Some(true));
+    assert_eq!(check(&report, "bob_sees_alice").as_bool(), Some(true));
+    assert_shown(&report, "bob_got_alice", "alice", "Hi bob! Welcome to wsx chat.");
+    assert_shown(&report, "alice_got_own", "alice", "Hi bob! Welcome to wsx chat.");
+    assert_shown(
+        &report,
+        "alice_got_bob",
+        "bob",
+        "Hey alice, this is going over a WebSocket.",
+    );
+
+    // bob's direct message to alice, picked from his people list: marked direct on both
+    // sides, in a thread of its own (not in the room), unread until alice opens it.
+    assert!(
+        check(&report, "bob_dm_title")
+            .as_str()
+            .is_some_and(|t| t.contains("alice")),
+        "{:?}",
+        report["checks"]["bob_dm_title"]
+    );
+    assert_shown(&report, "bob_sees_own_dm", "bob", "just for you");
+    assert_eq!(
+        report["checks"]["bob_sees_own_dm"]["tag"].as_str(),
+        Some("Direct to alice")
+    );
+    assert_eq!(check(&report, "alice_dm_unread").as_str(), Some("1"));
+    assert_eq!(check(&report, "alice_lobby_has_no_dm").as_u64(), Some(0));
+    assert_shown(
+        &report,
+        "alice_got_dm",
+        "bob",
+        "Psst, alice: this one is just for you.",
+    );
+    assert_eq!(report["checks"]["alice_got_dm"]["tag"].as_str(), Some("Direct"));
+
+    // carol on long-polling only, dave without WebSocket (so SSE): they chat with the others.
+    assert_conn(&report, "carol_conn", "poll");
+    assert_eq!(check(&report, "alice_sees_carol").as_bool(), Some(true));
+    assert_eq!(check(&report, "carol_sees_bob").as_bool(), Some(true));
+    assert_shown(&report, "alice_got_carol", "carol", "Hello from long-polling");
+    assert_shown(&report, "bob_got_carol", "carol", "Hello from long-polling");
+    assert_conn(&report, "dave_conn", "sse");
+    assert_shown(
+        &report,
+        "carol_got_dave",
+        "dave",
+        "And this one came over Server-Sent Events.",
+    );
+    assert_shown(&report, "carol_got_alice", "alice", "Everyone is here. Nice!");
+    assert_shown(&report, "dave_got_alice", "alice", "Everyone is here. Nice!");
+
+    // What the server held before the restart: the pages' messages as `{text}` data.
+    let history = history.expect("the driver asked for a restart");
+    let held: Vec<(Option<&str>, Option<&str>)> = history["messages"]
+        .as_array()
+        .iter()
+        .map(|m| (m["from"].as_str(), m["data"]["text"].as_str()))
+        .collect();
+    for (from, text) in [
+        ("alice", "Hi bob! Welcome to wsx chat."),
+        ("bob", "Hey alice, this is going over a WebSocket."),
+        ("carol", "Hello from long-polling: no WebSocket needed."),
+        ("dave", "And this one came over Server-Sent Events."),
+    ] {
+        assert!(
+            held.contains(&(Some(from), Some(text))),
+            "chat:lobby's history lacks {from}'s {text:?}: {held:?}"
+        );
+    }
+
+    // After the restart: every page reconnected on its own transport and noted the gap.
+    for (who, transport) in [
+        ("alice", "websocket"),
+        ("bob", "websocket"),
+        ("carol", "poll"),
+        ("dave", "sse"),
+    ] {
+        let gap = check(&report, &format!("{who}_gap"));
+        assert_eq!(gap["reason"].as_str(), Some("epoch"), "{who}: {gap:?}");
+        let text = gap["text"].as_str().unwrap_or_default();
+        assert!(
+            text.contains("Some messages may be missing") && text.contains("the server restarted"),
+            "{who}'s gap note reads {text:?}"
+        );
+        assert_conn(&report, &format!("{who}_conn_after_restart"), transport);
+    }
+    assert_shown(
+        &report,
+        "bob_got_after_restart",
+        "alice",
+        "The server restarted. Still here?",
+    );
+    assert_shown(
+        &report,
+        "carol_got_after_restart",
+        "alice",
+        "The server restarted. Still here?",
+    );
+    assert_shown(
+        &report,
+        "alice_got_after_restart",
+        "bob",
+        "Yes: reconnected on my own.",
+    );
+    assert_eq!(
+        check(&report, "alice_people").strings(),
+        ["alice", "bob", "carol", "dave"],
+        "alice's people list after the restart (herself first)"
+    );
+
+    // The layout: side panels beside the conversation on a laptop, drawers on a phone.
+    let desktop = check(&report, "desktop_panels_visible");
+    assert_eq!(desktop["rooms"].as_bool(), Some(true));
+    assert_eq!(desktop["people"].as_bool(), Some(true));
+    let phone = check(&report, "phone_layout");
+    assert_eq!(phone["people_panel_visible"].as_bool(), Some(false), "{phone:?}");
+    assert_eq!(phone["rooms_panel_visible"].as_bool(), Some(false), "{phone:?}");
+    assert_eq!(phone["people_toggle_visible"].as_bool(), Some(true), "{phone:?}");
+    assert_eq!(
+        phone["page_width"].as_u64(),
+        Some(375),
+        "no sideways scrolling: {phone:?}"
+    );
+    let drawer = check(&report, "phone_drawer");
+    assert_eq!(drawer["expanded"].as_str(), Some("true"), "{drawer:?}");
+    assert_eq!(drawer["visible"].as_bool(), Some(true), "{drawer:?}");
+    assert_eq!(
+        drawer["people"].strings(),
+        ["bob", "alice", "carol", "dave"],
+        "{drawer:?}"
+    );
+    assert_eq!(check(&report, "phone_drawer_closed").as_str(), Some("false"));
+
+    for name in ["demo-desktop.png", "demo-phone.png"] {
+        assert_png(&shots.join(name));
+    }
+    eprintln!("screenshots in {}", shots.display());
+}

@@ -1,0 +1,270 @@
+#!/usr/bin/env node
+// Drives the demo chat page that `wsx serve` serves at `/` (crates/wsx-hub/assets/) in the
+// Debian Chromium (headless, through playwright-core, which never downloads a browser), for
+// crates/wsx-cli/tests/browser_demo.rs. Everything goes through the page's UI: typing and
+// Enter, clicking people and rooms, reading what the page shows.
+//
+// Usage: node browser_demo.js --url http://127.0.0.1:PORT [--shots DIR]
+//
+// The steps: alice and bob (WebSocket) join chat:lobby, see each other in the people list
+// and chat; bob sends alice a direct message picked from the people list; carol
+// (?transports=poll) and dave (a page without window.WebSocket, so SSE) chat too; then the
+// driver prints the line `restart` and waits for `restarted` on stdin (the test restarts the
+// server on the same port): every page must reconnect by itself and show an `epoch` gap
+// note, and chat again. Last, screenshots at desktop (1280x800) and phone (375x740) width
+// into DIR, and a check that the side panels collapse at phone width.
+//
+// Prints one JSON line at the end: {"error": null | "...", "checks": {...}, "log": [...]}.
+'use strict';
+
+const path = require('path');
+const readline = require('readline');
+const { chromium } = require('playwright-core');
+
+const CHROMIUM = process.env.WSX_CHROMIUM || '/usr/bin/chromium';
+const DEADLINE_MS = 150000;
+const STEP_MS = 20000;
+// The server restarts between these: a reconnect may wait out the client's backoff.
+const RECONNECT_MS = 45000;
+
+const report = { error: null, browser: null, checks: {}, log: [] };
+const note = (what) => report.log.push(`${new Date().toISOString().slice(11, 23)} ${what}`);
+const check = (name, value) => {
+  report.checks[name] = value;
+  note(`check ${name} = ${JSON.stringify(value)}`);
+};
+
+function args(argv) {
+  const out = { url: null, shots: null };
+  for (let i = 0; i < argv.length; i++) {
+    if (argv[i] === '--url') out.url = argv[++i];
+    else if (argv[i] === '--shots') out.shots = argv[++i];
+    else throw new Error(`unknown argument ${argv[i]}`);
+  }
+  if (!out.url) throw new Error('--url is required');
+  return out;
+}
+
+const stdinLines = readline.createInterface({ input: process.stdin });
+const stdinQueue = [];
+const stdinWaiters = [];
+stdinLines.on('line', (l) => (stdinWaiters.length ? stdinWaiters.shift()(l) : stdinQueue.push(l)));
+function stdinLine(ms) {
+  return new Promise((resolve, reject) => {
+    if (stdinQueue.length) return resolve(stdinQueue.shift());
+    const t = setTimeout(() => reject(new Error(`no line on stdin within ${ms} ms`)), ms);
+    stdinWaiters.push((l) => {
+      clearTimeout(t);
+      resolve(l);
+    });
+  });
+}
+
+/** The conversation on screen (the one log not hidden). */
+const LOG = '.log:not([hidden])';
+
+async function open(browser, base, user, { query = '', noWebSocket = false, viewport } = {}) {
+  const context = await browser.newContext({ viewport: viewport || { width: 1280, height: 800 } });
+  const page = await context.newPage();
+  page.setDefaultTimeout(STEP_MS);
+  page.on('pageerror', (e) => note(`${user}: page error: ${e.message}`));
+  page.on('console', (m) => m.type() === 'error' && note(`${user}: console: ${m.text()}`));
+  if (noWebSocket) {
+    await page.addInitScript(() => {
+      delete window.WebSocket;
+    });
+  }
+  await page.goto(`${base}/?user=${encodeURIComponent(user)}${query}`);
+  return page;
+}
+
+/** Waits until the page's connection indicator says `state` (and `transport`, if given). */
+async function connState(page, state, transport, ms = STEP_MS) {
+  const sel = transport ? `#conn[data-state="${state}"][data-transport="${transport}"]` : `#conn[data-state="${state}"]`;
+  await page.locator(sel).waitFor({ timeout: ms });
+  return {
+    state: await page.locator('#conn').getAttribute('data-state'),
+    transport: await page.locator('#conn').getAttribute('data-transport'),
+    text: (await page.locator('#conn').innerText()).replace(/\s+/g, ' ').trim(),
+  };
+}
+
+/** Waits until `who` is listed in the page's people panel. */
+async function sees(page, who) {
+  await page.locator(`#people-list li[data-user="${who}"]`).waitFor({ state: 'attached' });
+  return true;
+}
+
+async function joined(page, room) {
+  await page.locator(`#room-list button[data-conv="${room}"]`).waitFor();
+  await page.locator(`#room-list li:has(button[data-conv="${room}"])[data-joined="true"]`).waitFor({ state: 'attached' });
+}
+
+/** Types `text` into the composer and presses Enter. */
+async function say(page, text) {
+  const box = page.getByRole('textbox', { name: /^Message / });
+  await box.click();
+  await box.fill(text);
+  await box.press('Enter');
+  await page.waitForFunction(() => document.getElementById('composer-input').value === '');
+}
+
+/** Waits for a message with `text` from `from` in the conversation on screen: its sender and text as shown. */
+async function message(page, from, text, { direct = false } = {}) {
+  const sel = `${LOG} li.msg${direct ? '.direct' : ''}[data-from="${from}"]`;
+  const item = page.locator(sel).filter({ hasText: text }).last();
+  await item.waitFor();
+  return {
+    from: (await item.locator('.msg-from').innerText()).trim(),
+    text: (await item.locator('.msg-text').innerText()).trim(),
+    tag: (await item.locator('.tag').count()) ? (await item.locator('.tag').textContent()).trim() : null,
+    time: await item.locator('time').getAttribute('datetime'),
+  };
+}
+
+async function main() {
+  const opts = args(process.argv.slice(2));
+  const base = opts.url.replace(/\/$/, '');
+  const browser = await chromium.launch({
+    executablePath: CHROMIUM,
+    headless: true,
+    timeout: STEP_MS,
+    args: ['--no-sandbox', '--disable-gpu', '--disable-quic', '--no-first-run', '--disable-background-networking',
+      '--disable-component-update', '--disable-sync', '--font-render-hinting=none'],
+  });
+  report.browser = browser.version();
+  try {
+    await run(browser, base, opts);
+  } finally {
+    await browser.close().catch(() => {});
+  }
+}
+
+async function run(browser, base, opts) {
+  // ---- alice and bob, over WebSocket ----
+  const alice = await open(browser, base, 'alice');
+  const bob = await open(browser, base, 'bob');
+  check('alice_conn', await connState(alice, 'open', 'websocket'));
+  check('bob_conn', await connState(bob, 'open', 'websocket'));
+  await joined(alice, 'chat:lobby');
+  await joined(bob, 'chat:lobby');
+  check('room_title', (await alice.locator('#conv-title').innerText()).trim());
+  check('alice_sees_bob', await sees(alice, 'bob'));
+  check('bob_sees_alice', await sees(bob, 'alice'));
+
+  await say(alice, 'Hi bob! Welcome to wsx chat.');
+  check('bob_got_alice', await message(bob, 'alice', 'Hi bob! Welcome to wsx chat.'));
+  check('alice_got_own', await message(alice, 'alice', 'Hi bob! Welcome to wsx chat.'));
+  await say(bob, 'Hey alice, this is going over a WebSocket.');
+  check('alice_got_bob', await message(alice, 'bob', 'Hey alice, this is going over a WebSocket.'));
+
+  // ---- a direct message, bob to alice, picked from bob's people list ----
+  await bob.getByRole('button', { name: /^alice: send a direct message/ }).click();
+  check('bob_dm_title', (await bob.locator('#conv-title').innerText()).trim());
+  await say(bob, 'Psst, alice: this one is just for you.');
+  check('bob_sees_own_dm', await message(bob, 'bob', 'Psst, alice: this one is just for you.', { direct: true }));
+  // alice, still in the lobby, gets a direct thread with bob marked unread; she opens it.
+  const thread = alice.locator('#dm-list button[data-conv="@bob"]');
+  await thread.waitFor();
+  check('alice_dm_unread', (await thread.locator('.badge').innerText()).trim());
+  check('alice_lobby_has_no_dm', await alice.locator(`${LOG} li.msg`).filter({ hasText: 'just for you' }).count());
+  await thread.click();
+  check('alice_got_dm', await message(alice, 'bob', 'Psst, alice: this one is just for you.', { direct: true }));
+  await alice.locator('#room-list button[data-conv="chat:lobby"]').click();
+  await bob.locator('#room-list button[data-conv="chat:lobby"]').click();
+
+  // ---- carol, long-polling only ----
+  const carol = await open(browser, base, 'carol', { query: '&transports=poll' });
+  check('carol_conn', await connState(carol, 'open', 'poll'));
+  await joined(carol, 'chat:lobby');
+  check('alice_sees_carol', await sees(alice, 'carol'));
+  check('carol_sees_bob', await sees(carol, 'bob'));
+  await say(carol, 'Hello from long-polling: no WebSocket needed.');
+  check('alice_got_carol', await message(alice, 'carol', 'Hello from long-polling'));
+  check('bob_got_carol', await message(bob, 'carol', 'Hello from long-polling'));
+
+  // ---- dave, in a browser without WebSocket: the client falls back (to SSE, the next in order) ----
+  const dave = await open(browser, base, 'dave', { noWebSocket: true });
+  const daveConn = await connState(dave, 'open');
+  check('dave_conn', daveConn);
+  await joined(dave, 'chat:lobby');
+  await say(dave, `And this one came over ${daveConn.transport === 'sse' ? 'Server-Sent Events' : daveConn.transport}.`);
+  check('carol_got_dave', await message(carol, 'dave', 'And this one came over'));
+  await say(alice, 'Everyone is here. Nice!');
+  check('carol_got_alice', await message(carol, 'alice', 'Everyone is here. Nice!'));
+  check('dave_got_alice', await message(dave, 'alice', 'Everyone is here. Nice!'));
+
+  // ---- the server restarts: each page reconnects by itself and notes an epoch gap ----
+  process.stdout.write('restart\n');
+  const answer = await stdinLine(RECONNECT_MS);
+  if (answer !== 'restarted') throw new Error(`expected "restarted" on stdin, got ${JSON.stringify(answer)}`);
+  const pages = { alice, bob, carol, dave };
+  for (const [who, page] of Object.entries(pages)) {
+    const gap = page.locator(`${LOG} li.note.gap[data-channel="chat:lobby"]`).first();
+    await gap.waitFor({ timeout: RECONNECT_MS });
+    check(`${who}_gap`, {
+      reason: await gap.getAttribute('data-reason'),
+      text: (await gap.innerText()).replace(/\s+/g, ' ').trim(),
+    });
+    check(`${who}_conn_after_restart`, await connState(page, 'open', null, RECONNECT_MS));
+  }
+  // The resubscribed pages chat again, and see who is back.
+  for (const who of ['bob', 'carol', 'dave']) await sees(alice, who);
+  await say(alice, 'The server restarted. Still here?');
+  check('bob_got_after_restart', await message(bob, 'alice', 'The server restarted. Still here?'));
+  check('carol_got_after_restart', await message(carol, 'alice', 'The server restarted. Still here?'));
+  await say(bob, 'Yes: reconnected on my own.');
+  check('alice_got_after_restart', await message(alice, 'bob', 'Yes: reconnected on my own.'));
+  check('alice_people', await alice.locator('#people-list li').evaluateAll((l) => l.map((e) => e.dataset.user)));
+
+  // ---- screenshots, and the layout at phone width ----
+  await alice.locator('#composer-input').fill('');
+  await alice.locator('#composer-input').focus();
+  if (opts.shots) await alice.screenshot({ path: path.join(opts.shots, 'demo-desktop.png') });
+  check('desktop_panels_visible', {
+    rooms: await alice.locator('#rooms-panel').isVisible(),
+    people: await alice.locator('#people-panel').isVisible(),
+  });
+  await bob.setViewportSize({ width: 375, height: 740 });
+  await bob.locator('#people-toggle').waitFor();
+  await bob.locator('#composer-input').blur();
+  // The side panels slide out of view (a short transition).
+  await bob.locator('#people-panel').waitFor({ state: 'hidden' });
+  await bob.locator('#rooms-panel').waitFor({ state: 'hidden' });
+  check('phone_layout', {
+    people_panel_visible: await bob.locator('#people-panel').isVisible(),
+    rooms_panel_visible: await bob.locator('#rooms-panel').isVisible(),
+    people_toggle_visible: await bob.locator('#people-toggle').isVisible(),
+    page_width: await bob.evaluate(() => document.documentElement.scrollWidth),
+  });
+  if (opts.shots) await bob.screenshot({ path: path.join(opts.shots, 'demo-phone.png') });
+  // The people drawer opens from its button, with the people in it, and Escape closes it.
+  await bob.locator('#people-toggle').click();
+  await bob.locator('#people-panel.open').waitFor();
+  await bob.waitForFunction(() => getComputedStyle(document.getElementById('people-panel')).transform === 'none');
+  check('phone_drawer', {
+    expanded: await bob.locator('#people-toggle').getAttribute('aria-expanded'),
+    visible: await bob.locator('#people-panel').isVisible(),
+    people: await bob.locator('#people-list li').evaluateAll((l) => l.map((e) => e.dataset.user)),
+  });
+  await bob.keyboard.press('Escape');
+  await bob.locator('#people-panel:not(.open)').waitFor({ state: 'attached' });
+  check('phone_drawer_closed', await bob.locator('#people-toggle').getAttribute('aria-expanded'));
+}
+
+const deadline = setTimeout(() => {
+  report.error = `the demo test did not finish within ${DEADLINE_MS} ms`;
+  process.stdout.write(JSON.stringify(report) + '\n');
+  process.exit(1);
+}, DEADLINE_MS);
+
+main()
+  .catch((e) => {
+    report.error = String(e && e.stack ? e.stack : e);
+  })
+  .finally(() => {
+    clearTimeout(deadline);
+    stdinLines.close();
+    process.stdout.write(JSON.stringify(report) + '\n');
+    process.exitCode = report.error === null ? 0 : 1;
+  });
