@@ -100,7 +100,7 @@ function avatar(name, cls = "") {
 }
 
 function timeEl(date) {
-  const t = el("time", "", date.toLocaleTimeString([], { hour: "2-digit", minute: "2-digit" }));
+  const t = el("time", "", date.toLocaleTimeString([], { hour: "numeric", minute: "2-digit" }));
   t.dateTime = date.toISOString();
   t.title = date.toLocaleString();
   return t;
@@ -439,6 +439,11 @@ function start(name) {
   client.on("direct", onDirect);
   client.on("presence", onPresence);
   client.on("gap", onGap);
+  // An error the server sent for no request of ours (e.g. a resubscribe refused).
+  client.on("error", (e) => {
+    const conv = convs.get(e.channel) || convs.get(current);
+    if (conv) append(conv, noteItem(`The server said: ${e.message || e.code}`, "problem"), { counts: false });
+  });
   joinRoom(DEFAULT_ROOM);
   setTimeout(() => $("composer-input").focus(), 0);
 }
@@ -617,6 +622,8 @@ function openDrawer(toggle, panel) {
   panel.classList.add("open");
   toggle.setAttribute("aria-expanded", "true");
   $("scrim").hidden = false;
+  // What is behind the drawer is out of reach (Tab stays in the drawer and the top bar).
+  $("chat").inert = true;
   const first = panel.querySelector("button, input, a[href]");
   if (first) setTimeout(() => first.focus(), 0);
 }
@@ -630,6 +637,7 @@ function closeDrawers(returnFocus) {
     }
   }
   $("scrim").hidden = true;
+  $("chat").inert = false;
 }
 
 // ---- wiring -------------------------------------------------------------------------------
@@ -700,6 +708,7 @@ function wire() {
     });
   }
   $("scrim").addEventListener("click", () => closeDrawers(true));
+  for (const b of document.querySelectorAll("[data-closes=drawer]")) b.addEventListener("click", () => closeDrawers(true));
   // A narrower window makes the conversation taller: stay at its end if it was there.
   new ResizeObserver(() => {
     const conv = convs.get(current);
