@@ -122,6 +122,75 @@ async function message(page, from, text, { direct = false } = {}) {
   };
 }
 
+// Runs in the page: accessibility basics the page promises. Every field has a label; the
+// conversation logs are live regions; and the contrast of every visible text against the
+// background it sits on meets WCAG AA (4.5:1, 3:1 for large text), colours read from the
+// computed styles (elements over a gradient or image are skipped: the logo; placeholders
+// are not covered, Chromium does not compute ::placeholder styles here).
+function auditPage() {
+  const parse = (c) => {
+    const m = c.match(/rgba?\(([^)]+)\)/);
+    if (!m) return null;
+    const [r, g, b, a = 1] = m[1].split(/[ ,/]+/).filter(Boolean).map(Number);
+    return { r, g, b, a };
+  };
+  const lum = ({ r, g, b }) => {
+    const f = (v) => ((v /= 255) <= 0.03928 ? v / 12.92 : ((v + 0.055) / 1.055) ** 2.4);
+    return 0.2126 * f(r) + 0.7152 * f(g) + 0.0722 * f(b);
+  };
+  const over = (top, under) => ({
+    r: top.r * top.a + under.r * (1 - top.a),
+    g: top.g * top.a + under.g * (1 - top.a),
+    b: top.b * top.a + under.b * (1 - top.a),
+    a: 1,
+  });
+  const background = (el) => {
+    const layers = [];
+    for (let e = el; e; e = e.parentElement) {
+      const cs = getComputedStyle(e);
+      if (cs.backgroundImage !== 'none') return null;
+      const c = parse(cs.backgroundColor);
+      if (c && c.a > 0) {
+        layers.push(c);
+        if (c.a >= 1) break;
+      }
+    }
+    let bg = { r: 255, g: 255, b: 255, a: 1 };
+    for (const c of layers.reverse()) bg = over(c, bg);
+    return bg;
+  };
+  const failures = [];
+  let checked = 0;
+  for (const el of document.querySelectorAll('body *')) {
+    const own = [...el.childNodes].some((n) => n.nodeType === 3 && n.textContent.trim());
+    if (!own) continue;
+    if (!el.checkVisibility({ opacityProperty: true, visibilityProperty: true })) continue;
+    const r = el.getBoundingClientRect();
+    if (r.width < 2 || r.height < 2 || el.closest('.visually-hidden')) continue;
+    const cs = getComputedStyle(el);
+    if (Number(cs.opacity) < 1) continue;
+    const bg = background(el);
+    if (!bg) continue;
+    let fg = parse(cs.color);
+    if (!fg) continue;
+    fg = over(fg, bg);
+    const [hi, lo] = [lum(fg), lum(bg)].sort((a, b) => b - a);
+    const ratio = (hi + 0.05) / (lo + 0.05);
+    const size = parseFloat(cs.fontSize);
+    const large = size >= 24 || (size >= 18.66 && Number(cs.fontWeight) >= 700);
+    checked++;
+    if (ratio < (large ? 3 : 4.5)) {
+      failures.push(`${el.tagName.toLowerCase()}.${el.className} "${el.textContent.trim().slice(0, 30)}": ${ratio.toFixed(2)}`);
+    }
+  }
+  const unlabelled = [...document.querySelectorAll('input, textarea, select')]
+    .filter((f) => !(f.labels && f.labels.length) && !f.getAttribute('aria-label') && !f.getAttribute('aria-labelledby'))
+    .map((f) => f.id || f.name);
+  const logs = [...document.querySelectorAll('.log')].map((l) => `${l.getAttribute('role')}/${l.getAttribute('aria-live')}`);
+  const clickable = [...document.querySelectorAll('[onclick], div[tabindex], span[tabindex]')].map((e) => e.tagName);
+  return { contrast_checked: checked, contrast_failures: failures, unlabelled, logs, non_button_clickables: clickable };
+}
+
 async function main() {
   const opts = args(process.argv.slice(2));
   const base = opts.url.replace(/\/$/, '');
@@ -217,6 +286,20 @@ async function run(browser, base, opts) {
   check('alice_got_after_restart', await message(alice, 'bob', 'Yes: reconnected on my own.'));
   check('alice_people', await alice.locator('#people-list li').evaluateAll((l) => l.map((e) => e.dataset.user)));
 
+  // ---- accessibility basics, in the light and the dark colour scheme ----
+  check('audit_desktop_light', await alice.evaluate(auditPage));
+  await alice.emulateMedia({ colorScheme: 'dark' });
+  check('audit_desktop_dark', await alice.evaluate(auditPage));
+  await alice.emulateMedia({ colorScheme: 'light' });
+  // The keyboard: Tab from the message box reaches the Send button, with a visible focus ring.
+  await alice.locator('#composer-input').focus();
+  await alice.keyboard.press('Tab');
+  check('tab_after_composer', await alice.evaluate(() => {
+    const a = document.activeElement;
+    const cs = getComputedStyle(a);
+    return { id: a.id, tag: a.tagName, outline: cs.outlineStyle !== 'none' && parseFloat(cs.outlineWidth) >= 2 };
+  }));
+
   // ---- screenshots, and the layout at phone width ----
   await alice.locator('#composer-input').fill('');
   await alice.locator('#composer-input').focus();
@@ -250,6 +333,7 @@ async function run(browser, base, opts) {
   await bob.keyboard.press('Escape');
   await bob.locator('#people-panel:not(.open)').waitFor({ state: 'attached' });
   check('phone_drawer_closed', await bob.locator('#people-toggle').getAttribute('aria-expanded'));
+  check('audit_phone_light', await bob.evaluate(auditPage));
 }
 
 const deadline = setTimeout(() => {

@@ -9,7 +9,9 @@
 //! and dave (a page without `window.WebSocket`, so SSE) chat too. Then the driver asks for a
 //! restart: this test kills the server and starts a new one on the same port (a new epoch
 //! of history), and every page must reconnect by itself, show an `epoch` gap note in the
-//! room, and chat again. Last, the layout at phone width and the screenshots.
+//! room, and chat again. Last, accessibility basics measured in the page (labels, live
+//! regions, WCAG AA text contrast in both colour schemes, keyboard focus), the layout at
+//! phone width (the side panels become drawers), and the screenshots.
 //!
 //! Screenshots (desktop 1280×800, phone 375×740) go to `docs/demo-desktop.png` and
 //! `docs/demo-phone.png` with `WSX_SCREENSHOTS=1`, else to a temporary directory (so a CI
@@ -313,6 +315,48 @@ fn the_demo_page_chats_over_every_transport_and_notes_a_gap_after_a_restart() {
         "{drawer:?}"
     );
     assert_eq!(check(&report, "phone_drawer_closed").as_str(), Some("false"));
+
+    // Accessibility basics, measured in the page: labels on every field, live logs, text
+    // contrast at WCAG AA (light and dark schemes, and at phone width), keyboard focus.
+    for name in ["audit_desktop_light", "audit_desktop_dark", "audit_phone_light"] {
+        let audit = check(&report, name);
+        assert!(
+            audit["contrast_checked"].as_u64().unwrap_or(0) >= 20,
+            "{name}: too few texts checked: {audit:?}"
+        );
+        assert_eq!(
+            audit["contrast_failures"].strings(),
+            Vec::<&str>::new(),
+            "{name}: text under AA contrast"
+        );
+        assert_eq!(
+            audit["unlabelled"].strings(),
+            Vec::<&str>::new(),
+            "{name}: fields without a label"
+        );
+        assert_eq!(
+            audit["non_button_clickables"].as_array().len(),
+            0,
+            "{name}: {audit:?}"
+        );
+        let logs = audit["logs"].strings();
+        assert!(
+            !logs.is_empty() && logs.iter().all(|l| *l == "log/polite"),
+            "{name}: the conversation logs are not polite live regions: {logs:?}"
+        );
+    }
+    let tab = check(&report, "tab_after_composer");
+    assert_eq!(
+        tab["id"].as_str(),
+        Some("send-btn"),
+        "Tab from the message box: {tab:?}"
+    );
+    assert_eq!(tab["tag"].as_str(), Some("BUTTON"), "{tab:?}");
+    assert_eq!(
+        tab["outline"].as_bool(),
+        Some(true),
+        "a visible focus ring: {tab:?}"
+    );
 
     for name in ["demo-desktop.png", "demo-phone.png"] {
         assert_png(&shots.join(name));
