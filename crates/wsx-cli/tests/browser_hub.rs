@@ -1,0 +1,478 @@
+//! The browser client `clients/js/wsx.js` in headless Chromium (Debian's, driven by
+//! playwright-core) against the real `wsx serve`: pages load from the hub (or from a
+//! proxy in front of it), so the client and its fallbacks are same-origin.
+//!
+//! Each test runs one scenario of `tests/peers/browser_hub.js`, which checks what the
+//! pages receive and prints a JSON report; the test acts when the driver asks (restart
+//! the hub, cut the proxy) and checks the report again on its side.
+//!
+//! The proxy is ours ([`Proxy`]): a loopback TCP relay that can cut every connection and
+//! refuse new ones (a page offline), or eat the WebSocket upgrade (answer it with a 200,
+//! or never answer), the way a broken middlebox does.
+
+use wsx_test_support as support;
+
+use std::io::{Read, Write};
+use std::net::{Shutdown, SocketAddr, TcpListener, TcpStream};
+use std::path::Path;
+use std::process::Command;
+use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
+use std::sync::{Arc, Mutex};
+use std::time::{Duration, Instant};
+use support::hub::HubServer;
+use support::json::Json;
+use support::{INSTALL_HINT, Peer, STEP_TIMEOUT, peer_script, peers_dir, require_node_module};
+
+const CHROMIUM: &str = "/usr/bin/chromium";
+const BIN: &str = env!("CARGO_BIN_EXE_wsx");
+/// The driver's own deadline is 75 s; this one only catches a driver that hangs anyway.
+const DRIVER_TIMEOUT: Duration = Duration::from_secs(90);
+
+// ---- a proxy we control -----------------------------------------------------------------------
+
+/// What the proxy does with a connection.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Mode {
+    /// Relays everything to the hub.
+    Relay,
+    /// Closes every connection at once: the network is gone.
+    Down,
+    /// Answers a `GET /ws` upgrade with `200 OK` (relays the rest).
+    Upgrade200,
+    /// Never answers a `GET /ws` upgrade (relays the rest).
+    UpgradeHangs,
+}
+
+struct ProxyShared {
+    mode: Mutex<Mode>,
+    /// Every socket of every open connection, to cut them.
+    sockets: Mutex<Vec<TcpStream>>,
+    /// `GET /ws` requests that were eaten.
+    eaten: AtomicUsize,
+    /// Connections refused while down.
+    refused: AtomicUsize,
+    stop: AtomicBool,
+}
+
+/// A TCP relay on a loopback port in front of `upstream`, stopped on drop.
+struct Proxy {
+    addr: SocketAddr,
+    shared: Arc<ProxyShared>,
+}
+
+impl Proxy {
+    fn start(upstream: SocketAddr, mode: Mode) -> Proxy {
+        let listener = TcpListener::bind("127.0.0.1:0").expect("bind the proxy");
+        let addr = listener.local_addr().unwrap();
+        let shared = Arc::new(ProxyShared {
+            mode: Mutex::new(mode),
+            sockets: Mutex::new(Vec::new()),
+            eaten: AtomicUsize::new(0),
+            refused: AtomicUsize::new(0),
+            stop: AtomicBool::new(false),
+        });
+        let s = shared.clone();
+        std::thread::spawn(move || {
+            for conn in listener.incoming() {
+                if s.stop.load(Ordering::SeqCst) {
+                    break;
+                }
+                let Ok(conn) = conn else { continue };
+                if *s.mode.lock().unwrap() == Mode::Down {
+                    s.refused.fetch_add(1, Ordering::SeqCst);
+                    let _ = conn.shutdown(Shutdown::Both);
+                    continue;
+                }
+                let s = s.clone();
+                std::thread::spawn(move || relay(conn, upstream, &s));
+            }
+        });
+        Proxy { addr, shared }
+    }
+
+    fn url(&self) -> String {
+        format!("http://{}", self.addr)
+    }
+
+    /// Cuts every connection and refuses new ones until [`up`](Self::up).
+    fn down(&self) {
+        *self.shared.mode.lock().unwrap() = Mode::Down;
+        for s in self.shared.sockets.lock().unwrap().drain(..) {
+            let _ = s.shutdown(Shutdown::Both);
+        }
+    }
+
+    fn up(&self) {
+        *self.shared.mode.lock().unwrap() = Mode::Relay;
+    }
+
+    fn eaten(&self) -> usize {
+        self.shared.eaten.load(Ordering::SeqCst)
+    }
+
+    fn refused(&self) -> usize {
+        self.shared.refused.load(Ordering::SeqCst)
+    }
+}
+
+impl Drop for Proxy {
+    fn drop(&mut self) {
+        self.shared.stop.store(true, Ordering::SeqCst);
+        let _ = TcpStream::connect(self.addr); // wakes the accept loop
+        for s in self.shared.sockets.lock().unwrap().drain(..) {
+            let _ = s.shutdown(Shutdown::Both);
+        }
+    }
+}
+
+fn keep(shared: &ProxyShared, s: &TcpStream) {
+    if let Ok(clone) = s.try_clone() {
+        shared.sockets.lock().unwrap().push(clone);
+    }
+}
+
+/// One client connection: its first request line decides whether it is eaten, then
+/// bytes flow both ways until either side ends.
+fn relay(mut client: TcpStream, upstream: SocketAddr, shared: &ProxyShared) {
+    keep(shared, &client);
+    let _ = client.set_read_timeout(Some(Duration::from_secs(60)));
+    let mut head = Vec::new();
+    let mut buf = [0u8; 4096];
+    while !head.windows(2).any(|w| w == b"\r\n") && head.len() < 8192 {
+        match client.read(&mut buf) {
+            Ok(0) | Err(_) => return,
+            Ok(n) => head.extend_from_slice(&buf[..n]),
+        }
+    }
+    let _ = client.set_read_timeout(None);
+    let mode = *shared.mode.lock().unwrap();
+    if mode == Mode::Down {
+        let _ = client.shutdown(Shutdown::Both);
+        return;
+    }
+    if head.starts_with(b"GET /ws?") || head.starts_with(b"GET /ws ") {
+        match mode {
+            Mode::Upgrade200 => {
+                shared.eaten.fetch_add(1, Ordering::SeqCst);
+                let _ =
+                    client.write_all(b"HTTP/1.1 200 OK\r\nContent-Length: 2\r\nConnection: close\r\n\r\nno");
+                let _ = client.shutdown(Shutdown::Both);
+                return;
+            }
+            Mode::UpgradeHangs => {
+                shared.eaten.fetch_add(1, Ordering::SeqCst);
+                // Held open, never answered, until the client gives up (or the proxy goes).
+                let _ = client.read(&mut buf);
+                return;
+            }
+            _ => {}
+        }
+    }
+    let Ok(mut server) = TcpStream::connect(upstream) else {
+        let _ = client.shutdown(Shutdown::Both);
+        return;
+    };
+    keep(shared, &server);
+    if server.write_all(&head).is_err() {
+        return;
+    }
+    let (Ok(mut client_r), Ok(mut server_w)) = (client.try_clone(), server.try_clone()) else {
+        return;
+    };
+    let up = std::thread::spawn(move || {
+        let _ = std::io::copy(&mut client_r, &mut server_w);
+        let _ = server_w.shutdown(Shutdown::Write);
+    });
+    let _ = std::io::copy(&mut server, &mut client);
+    let _ = client.shutdown(Shutdown::Write);
+    let _ = up.join();
+}
+
+// ---- the hub, restarted on its port -------------------------------------------------------------
+
+/// `wsx serve --listen ADDR` on a given address (a restart on the same port), once the
+/// port can be bound again.
+fn serve_on(addr: SocketAddr) -> Peer {
+    let deadline = Instant::now() + STEP_TIMEOUT;
+    while let Err(e) = TcpListener::bind(addr) {
+        assert!(Instant::now() < deadline, "{addr} stays taken: {e}");
+        std::thread::sleep(Duration::from_millis(100));
+    }
+    let mut cmd = Command::new(BIN);
+    cmd.args(["serve", "--listen", &addr.to_string()])
+        .env("RUST_LOG", "warn");
+    for (k, _) in std::env::vars() {
+        if k.starts_with("WSX_") {
+            cmd.env_remove(k);
+        }
+    }
+    support::without_proxy_env(&mut cmd);
+    let peer = Peer::spawn("wsx serve (restarted)", cmd);
+    let line = peer.line(STEP_TIMEOUT);
+    assert_eq!(
+        line,
+        format!("listening on {addr}"),
+        "the restarted hub; stderr:\n{}",
+        peer.stderr()
+    );
+    peer
+}
+
+// ---- the driver ---------------------------------------------------------------------------
+
+/// Runs `browser_hub.js SCENARIO ARGS…`, answering each `ask WHAT` line with `act(WHAT)`
+/// then `done`; its report, checked for an error.
+fn scenario(name: &str, args: &[(&str, String)], mut act: impl FnMut(&str)) -> Json {
+    require_node_module("playwright-core");
+    assert!(
+        Path::new(CHROMIUM).exists(),
+        "{CHROMIUM} is missing\n{INSTALL_HINT}"
+    );
+    let mut cmd = Command::new("node");
+    cmd.arg(peer_script("browser_hub.js"))
+        .arg(name)
+        .current_dir(peers_dir())
+        .env("PLAYWRIGHT_SKIP_BROWSER_DOWNLOAD", "1")
+        .env("WSX_CHROMIUM", CHROMIUM);
+    for (k, v) in args {
+        cmd.arg(format!("--{k}")).arg(v);
+    }
+    support::without_proxy_env(&mut cmd);
+    let mut driver = Peer::spawn("browser_hub.js", cmd);
+    let mut stdin = driver.take_stdin();
+    let deadline = Instant::now() + DRIVER_TIMEOUT;
+    let report = loop {
+        let left = deadline.saturating_duration_since(Instant::now());
+        let line = driver.line(left);
+        if let Some(what) = line.strip_prefix("ask ") {
+            act(what);
+            writeln!(stdin, "done").expect("answer the driver");
+            stdin.flush().unwrap();
+        } else if line.starts_with('{') {
+            break Json::parse(&line);
+        } else {
+            eprintln!("driver: {line}");
+        }
+    };
+    let _ = driver.wait(Duration::from_secs(15));
+    assert!(
+        report["error"].is_null(),
+        "{name}: {}\nchecks passed: {:?}\ndriver stderr:\n{}",
+        report["error"].as_str().unwrap_or("?"),
+        report["checks"],
+        driver.stderr()
+    );
+    eprintln!(
+        "{name}: Chromium {}, {} checks passed",
+        report["browser"].as_str().unwrap_or("?"),
+        report["checks"].as_array().len()
+    );
+    report
+}
+
+fn hub_url(hub: &HubServer) -> String {
+    format!("http://{}", hub.addr())
+}
+
+fn texts(events: &Json) -> Vec<String> {
+    events
+        .as_array()
+        .iter()
+        .map(|m| m["data"]["text"].as_str().unwrap_or("?").to_owned())
+        .collect()
+}
+
+fn no_asks(what: &str) {
+    panic!("the driver asked {what:?}, which this scenario does not do");
+}
+
+// ---- the tests ------------------------------------------------------------------------------------
+
+#[test]
+fn two_pages_chat_over_websocket() {
+    let hub = HubServer::start(BIN, &[]);
+    let report = scenario("chat", &[("hub", hub_url(&hub))], no_asks);
+    let o = &report["observed"];
+    let bob_got = &o["bob"]["message"].as_array()[0];
+    assert_eq!(bob_got["from"].as_str(), Some("alice"), "{bob_got:?}");
+    assert_eq!(bob_got["data"]["text"].as_str(), Some("hi bob"));
+    let alice_got = o["alice"]["message"]
+        .as_array()
+        .iter()
+        .find(|m| m["from"].as_str() == Some("bob"))
+        .expect("alice got bob's message")
+        .clone();
+    assert_eq!(alice_got["data"]["text"].as_str(), Some("hi alice"));
+    assert_eq!(o["presence"]["users"].as_array().len(), 2);
+}
+
+#[test]
+fn without_websocket_sse_and_without_eventsource_long_polling() {
+    let hub = HubServer::start(BIN, &[]);
+    let report = scenario("fallback", &[("hub", hub_url(&hub))], no_asks);
+    let o = &report["observed"];
+    assert_eq!(o["transports"]["wendy"].as_str(), Some("websocket"));
+    assert_eq!(o["transports"]["sam"].as_str(), Some("sse"));
+    assert_eq!(o["transports"]["pat"].as_str(), Some("poll"));
+    for user in ["wendy", "sam", "pat"] {
+        let mut got = texts(&o["logs"][user]["message"]);
+        got.sort();
+        assert_eq!(got, ["from pat", "from sam", "from wendy"], "{user}");
+    }
+    assert_eq!(
+        texts(&o["logs"]["pat"]["direct"]),
+        ["sse to poll"],
+        "the poll page's inbox"
+    );
+    assert_eq!(
+        texts(&o["logs"]["sam"]["direct"]),
+        ["poll to sse"],
+        "the SSE page's inbox"
+    );
+}
+
+#[test]
+fn a_direct_message_reaches_every_tab_of_its_user_and_no_one_else() {
+    let hub = HubServer::start(BIN, &[]);
+    let report = scenario("direct", &[("hub", hub_url(&hub))], no_asks);
+    let o = &report["observed"];
+    for tab in ["dana-ws", "dana-sse", "dana-poll"] {
+        assert_eq!(texts(&o[tab]), ["for dana"], "{tab}");
+        assert_eq!(o[tab].as_array()[0]["from"].as_str(), Some("erin"), "{tab}");
+    }
+    assert_eq!(texts(&o["frank"]), ["marker"]);
+    assert!(o["erin"].as_array().is_empty());
+}
+
+#[test]
+fn the_pages_reconnect_and_resubscribe_when_the_hub_restarts_on_its_port() {
+    let mut hub = HubServer::start(BIN, &[]);
+    let addr = hub.addr();
+    let mut restarted = None;
+    let report = scenario("restart", &[("hub", hub_url(&hub))], |what| {
+        assert_eq!(what, "restart");
+        hub.terminate();
+        let status = hub.wait(STEP_TIMEOUT);
+        assert!(status.success(), "wsx serve exited with {status} on SIGTERM");
+        restarted = Some(serve_on(addr));
+    });
+    assert!(restarted.is_some(), "the driver never asked for the restart");
+    let o = &report["observed"];
+    for user in ["alice", "bob", "carol", "dave"] {
+        assert_eq!(
+            texts(&o[user]["message"]),
+            ["before", "after", "bob after"],
+            "{user}"
+        );
+        let gaps = o[user]["gap"].as_array();
+        let room = gaps
+            .iter()
+            .find(|g| g["channel"].as_str() == Some("room"))
+            .unwrap_or_else(|| panic!("{user}: no gap on room: {gaps:?}"));
+        assert_eq!(room["reason"].as_str(), Some("epoch"), "{user}: {room:?}");
+        assert_eq!(o[user]["welcome"].as_array().len(), 2, "{user}: two sessions");
+    }
+    assert_eq!(o["carol"]["transport"].as_str(), Some("sse"));
+    assert_eq!(o["dave"]["transport"].as_str(), Some("poll"));
+}
+
+#[test]
+fn a_page_offline_for_a_while_gets_exactly_what_it_missed() {
+    let hub = HubServer::start(BIN, &[]);
+    let proxy = Proxy::start(hub.addr(), Mode::Relay);
+    let args = [("hub", hub_url(&hub)), ("proxy", proxy.url())];
+    let report = scenario("offline", &args, |what| match what {
+        "proxy down" => proxy.down(),
+        "proxy up" => proxy.up(),
+        other => panic!("unexpected ask {other:?}"),
+    });
+    assert!(
+        proxy.refused() > 0,
+        "the pages never tried to reconnect while the proxy was down"
+    );
+    let o = &report["observed"];
+    for user in ["bob", "carol", "dave"] {
+        assert_eq!(
+            texts(&o[user]["message"]),
+            ["m0", "m1", "m2", "m3", "m4", "m5"],
+            "{user}"
+        );
+        assert_eq!(texts(&o[user]["direct"]), ["d1", "d2"], "{user}");
+        assert!(
+            o[user]["gap"].as_array().is_empty(),
+            "{user}: {:?}",
+            o[user]["gap"]
+        );
+    }
+}
+
+#[test]
+fn an_eaten_websocket_upgrade_falls_back_to_sse() {
+    let hub = HubServer::start(BIN, &[]);
+    let answers_200 = Proxy::start(hub.addr(), Mode::Upgrade200);
+    let never_answers = Proxy::start(hub.addr(), Mode::UpgradeHangs);
+    let args = [
+        ("hub", hub_url(&hub)),
+        ("proxy", answers_200.url()),
+        ("proxy2", never_answers.url()),
+    ];
+    let report = scenario("eaten", &args, no_asks);
+    assert!(answers_200.eaten() >= 1, "no upgrade reached the 200 proxy");
+    assert!(never_answers.eaten() >= 1, "no upgrade reached the silent proxy");
+    let t = &report["observed"]["transports"];
+    assert_eq!(t["rita"].as_str(), Some("sse"));
+    assert_eq!(t["hugo"].as_str(), Some("sse"));
+    let mut got = texts(&report["observed"]["hugo"]["message"]);
+    got.sort();
+    assert_eq!(got, ["from alice", "from hugo", "from rita"]);
+}
+
+#[test]
+fn server_refusals_reject_with_the_server_code() {
+    let secret = "browser-hub-test-secret";
+    let hub = HubServer::start(
+        BIN,
+        &[
+            "--jwt-secret",
+            secret,
+            "--max-recipients",
+            "2",
+            "--max-message-size",
+            "65536",
+        ],
+    );
+    let args = [("hub", hub_url(&hub)), ("secret", secret.to_owned())];
+    let report = scenario("errors", &args, no_asks);
+    let r = &report["observed"]["results"];
+    for (key, code) in [
+        ("forbiddenSubscribe", "forbidden"),
+        ("forbiddenPublish", "forbidden"),
+        ("tooManyRecipients", "too_large"),
+        ("notSubscribed", "not_subscribed"),
+        ("wsTooLarge", "too_large"),
+        ("sseTooLarge", "too_large"),
+    ] {
+        assert_eq!(r[key]["err"]["code"].as_str(), Some(code), "{key}: {:?}", r[key]);
+    }
+}
+
+#[test]
+fn requests_made_while_disconnected_wait_or_reject() {
+    let hub = HubServer::start(BIN, &[]);
+    let proxy = Proxy::start(hub.addr(), Mode::Relay);
+    let args = [("hub", hub_url(&hub)), ("proxy", proxy.url())];
+    let report = scenario("queue", &args, |what| match what {
+        "proxy down" => proxy.down(),
+        "proxy up" => proxy.up(),
+        other => panic!("unexpected ask {other:?}"),
+    });
+    let r = &report["observed"]["results"];
+    assert!(r["p1"]["ok"]["offset"].as_str().is_some(), "{:?}", r["p1"]);
+    assert_eq!(r["p2"]["ok"]["channel"].as_str(), Some("room2"));
+    assert_eq!(r["overflow"]["err"]["code"].as_str(), Some("disconnected"));
+    assert_eq!(r["timeout"]["err"]["code"].as_str(), Some("timeout"));
+    assert_eq!(r["closed"]["err"]["code"].as_str(), Some("disconnected"));
+    let bob = &report["observed"]["bob"];
+    assert_eq!(texts(&bob["message"]), ["queued 1"]);
+    assert_eq!(texts(&bob["direct"]), ["queued direct"]);
+}
