@@ -18,6 +18,8 @@ const ALL_TRANSPORTS = ["websocket", "sse", "poll"];
 const NAME_RE = /^[A-Za-z0-9_\-.:@/=+]{1,128}$/;
 const CHANNEL_RE = /^[A-Za-z0-9_\-.:@/=+]{1,256}$/;
 const STORE_KEY = "wsx-demo-name";
+// The thread of direct messages sent through the HTTP API (no `from`): "(" is in no user id.
+const SERVER_KEY = "@(server)";
 
 const STATE_WORDS = {
   idle: "Not connected",
@@ -189,6 +191,8 @@ function showEmpty(conv) {
     a.rel = "noopener";
     tip.append(a, ".");
     li.append(tip);
+  } else if (conv.key === SERVER_KEY) {
+    li.append(el("p", "empty-title", "Direct messages from the server"));
   } else {
     li.append(el("p", "empty-title", `Direct messages with ${conv.name}`));
     li.append(el("p", "", `Only you and ${conv.name} see these messages.`));
@@ -197,8 +201,10 @@ function showEmpty(conv) {
   conv.log.append(li);
 }
 
+/** The direct thread with `peer` (null: the server's HTTP API, a thread with no reply). */
 function dmConv(peer) {
-  return convs.get(`@${peer}`) || makeConv(`@${peer}`, "dm", peer);
+  const key = peer === null ? SERVER_KEY : `@${peer}`;
+  return convs.get(key) || makeConv(key, "dm", peer === null ? "server" : peer);
 }
 
 function refreshDmEmpty() {
@@ -227,7 +233,7 @@ function renderHead() {
   const title = $("conv-title");
   const input = $("composer-input");
   const leave = $("leave-btn");
-  $("composer").hidden = !conv;
+  $("composer").hidden = !conv || conv.key === SERVER_KEY;
   leave.hidden = !conv;
   $("chat").dataset.kind = conv ? conv.kind : "";
   if (!conv) {
@@ -238,7 +244,10 @@ function renderHead() {
   title.textContent = "";
   if (conv.kind === "dm") {
     title.append(el("span", "kind", "Direct · "), conv.name);
-    $("conv-sub").textContent = `Only you and ${conv.name} see these messages.`;
+    $("conv-sub").textContent =
+      conv.key === SERVER_KEY
+        ? "Sent through the server’s HTTP API (POST /api/send): there is no one to reply to."
+        : `Only you and ${conv.name} see these messages.`;
     leave.textContent = "Close";
     leave.setAttribute("aria-label", `Close the conversation with ${conv.name}`);
   } else {
@@ -457,7 +466,7 @@ function onMessage(m) {
 
 function onDirect(m) {
   const from = typeof m.from === "string" ? m.from : null;
-  const conv = from === null ? dmConv("server") : dmConv(from);
+  const conv = dmConv(from);
   append(conv, messageItem({ from, data: m.data, direct: true }));
   if (conv.key !== current) announce(`New direct message from ${from === null ? "the server" : from}`);
 }
