@@ -9,9 +9,10 @@
 // The steps: alice and bob (WebSocket) join chat:lobby, see each other in the people list
 // and chat; bob sends alice a direct message picked from the people list; carol
 // (?transports=poll) and dave (a page without window.WebSocket, so SSE) chat too; then the
-// driver prints the line `restart` and waits for `restarted` on stdin (the test restarts the
-// server on the same port): every page must reconnect by itself and show an `epoch` gap
-// note, and chat again. Last, screenshots at desktop (1280x800) and phone (375x740) width
+// driver prints the line `api` and waits for `published` on stdin (the test publishes to
+// chat:lobby and sends to alice through the HTTP API: alice sees both, from "server"); then
+// it prints `restart` and waits for `restarted` (the test restarts the server on the same
+// port): every page must reconnect by itself and show an `epoch` gap note, and chat again. Last, screenshots at desktop (1280x800) and phone (375x740) width
 // into DIR, and a check that the side panels collapse at phone width.
 //
 // Prints one JSON line at the end: {"error": null | "...", "checks": {...}, "log": [...]}.
@@ -58,6 +59,13 @@ function stdinLine(ms) {
       resolve(l);
     });
   });
+}
+
+/** Prints `request` for the test and waits for its `answer` on stdin. */
+async function ask(request, answer) {
+  process.stdout.write(`${request}\n`);
+  const got = await stdinLine(RECONNECT_MS);
+  if (got !== answer) throw new Error(`expected ${JSON.stringify(answer)} on stdin, got ${JSON.stringify(got)}`);
 }
 
 /** The conversation on screen (the one log not hidden). */
@@ -263,10 +271,18 @@ async function run(browser, base, opts) {
   check('carol_got_alice', await message(carol, 'alice', 'Everyone is here. Nice!'));
   check('dave_got_alice', await message(dave, 'alice', 'Everyone is here. Nice!'));
 
+  // ---- the HTTP API: a publish and a send with no sender ----
+  await ask('api', 'published');
+  check('alice_got_api', await message(alice, '', 'Hello from the HTTP API.'));
+  const serverThread = alice.locator('#dm-list button[data-conv="@(server)"]');
+  await serverThread.waitFor();
+  await serverThread.click();
+  check('alice_got_api_dm', await message(alice, '', 'A direct message through the HTTP API.', { direct: true }));
+  check('api_thread_composer_hidden', await alice.locator('#composer').isHidden());
+  await alice.locator('#room-list button[data-conv="chat:lobby"]').click();
+
   // ---- the server restarts: each page reconnects by itself and notes an epoch gap ----
-  process.stdout.write('restart\n');
-  const answer = await stdinLine(RECONNECT_MS);
-  if (answer !== 'restarted') throw new Error(`expected "restarted" on stdin, got ${JSON.stringify(answer)}`);
+  await ask('restart', 'restarted');
   const pages = { alice, bob, carol, dave };
   for (const [who, page] of Object.entries(pages)) {
     const gap = page.locator(`${LOG} li.note.gap[data-channel="chat:lobby"]`).first();

@@ -6,7 +6,8 @@
 //! The driver (`tests/peers/browser_demo.js`) runs the scenario and prints a JSON report
 //! that this test checks: alice and bob (WebSocket) see each other in the people list and
 //! chat; bob sends alice a direct message picked from that list; carol (`?transports=poll`)
-//! and dave (a page without `window.WebSocket`, so SSE) chat too. Then the driver asks for a
+//! and dave (a page without `window.WebSocket`, so SSE) chat too; this test publishes and
+//! sends through the HTTP API and alice sees both from "server". Then the driver asks for a
 //! restart: this test kills the server and starts a new one on the same port (a new epoch
 //! of history), and every page must reconnect by itself, show an `epoch` gap note in the
 //! room, and chat again. Last, accessibility basics measured in the page (labels, live
@@ -151,7 +152,28 @@ fn the_demo_page_chats_over_every_transport_and_notes_a_gap_after_a_restart() {
     let report = loop {
         let left = deadline.saturating_duration_since(Instant::now());
         let line = driver.line(left);
-        if line == "restart" {
+        if line == "api" {
+            // Server-side code's messages: no `from`, shown as from "server".
+            let r = request(
+                addr,
+                "POST",
+                "/api/publish",
+                &[("Content-Type", "application/json")],
+                br#"{"channel":"chat:lobby","data":{"text":"Hello from the HTTP API."}}"#,
+            );
+            assert_eq!(r.status, 200, "POST /api/publish: {}", r.text());
+            let r = request(
+                addr,
+                "POST",
+                "/api/send",
+                &[("Content-Type", "application/json")],
+                br#"{"to":["alice"],"data":{"text":"A direct message through the HTTP API."}}"#,
+            );
+            assert_eq!(r.status, 200, "POST /api/send: {}", r.text());
+            writeln!(stdin, "published")
+                .and_then(|()| stdin.flush())
+                .expect("tell the driver");
+        } else if line == "restart" {
             // What the pages published, as the server holds it: `{text}` objects, with
             // their senders.
             history = Some(request(addr, "GET", "/api/history/chat:lobby", &[], b"").json());
@@ -233,6 +255,21 @@ fn the_demo_page_chats_over_every_transport_and_notes_a_gap_after_a_restart() {
     );
     assert_shown(&report, "carol_got_alice", "alice", "Everyone is here. Nice!");
     assert_shown(&report, "dave_got_alice", "alice", "Everyone is here. Nice!");
+
+    // The HTTP API's publish and send, from no one: shown as from "server", the send in a
+    // thread of its own with nothing to reply to.
+    assert_shown(&report, "alice_got_api", "server", "Hello from the HTTP API.");
+    assert_shown(
+        &report,
+        "alice_got_api_dm",
+        "server",
+        "A direct message through the HTTP API.",
+    );
+    assert_eq!(
+        report["checks"]["alice_got_api_dm"]["tag"].as_str(),
+        Some("Direct")
+    );
+    assert_eq!(check(&report, "api_thread_composer_hidden").as_bool(), Some(true));
 
     // What the server held before the restart: the pages' messages as `{text}` data.
     let history = history.expect("the driver asked for a restart");
