@@ -46,7 +46,7 @@ export class WsxError extends Error {
 /**
  * Opens a client and starts connecting at once (it never stops trying until `close()`).
  *
- * @param {import("./wsx.js").ConnectOptions} [options]
+ * @param {object} [options] see ConnectOptions in wsx.d.ts and README.md
  * @returns {Client}
  */
 export function connect(options = {}) {
@@ -362,7 +362,7 @@ const TRANSPORT_CLASSES = { websocket: WebSocketTransport, sse: SseTransport, po
  * A connection to a wsx hub that keeps itself connected. Create it with {@link connect}.
  */
 export class Client {
-  /** @param {import("./wsx.js").ConnectOptions} options */
+  /** @param {object} options see ConnectOptions in wsx.d.ts */
   constructor(options) {
     const o = { ...DEFAULTS, ...options };
     this._o = o;
