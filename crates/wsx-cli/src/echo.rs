@@ -53,29 +53,28 @@ pub async fn run(args: Args) -> anyhow::Result<ExitCode> {
     std::io::stdout().flush()?;
     let spawned = args.spawned;
     server
-        .run_until(
-            move |ws, _| async move {
-                if spawned {
-                    // Boxed: the plain echo's task must not carry this one's room.
-                    Box::pin(echo_spawned(ws)).await
-                } else {
-                    echo(ws).await
-                }
-            },
-            async {
-                let _ = tokio::signal::ctrl_c().await;
-            },
-        )
+        .run_until(move |ws, _| echo(ws, spawned), async {
+            let _ = tokio::signal::ctrl_c().await;
+        })
         .await?;
     Ok(ExitCode::SUCCESS)
 }
 
-async fn echo(mut ws: wsx::WebSocket<wsx::server::ServerStream>) {
-    // `feed` queues without writing; `recv` writes everything queued in one vectored
-    // write before it waits for more input.
-    while let Some(Ok(msg)) = ws.recv().await {
-        if ws.feed(msg).await.is_err() {
-            break;
+/// Not an `async fn`: its parameters would be stored twice in the future (as arguments
+/// and as locals), and an idle connection's memory is mostly this future. An `async`
+/// block uses what it captures in place.
+fn echo(mut ws: wsx::WebSocket<wsx::server::ServerStream>, spawned: bool) -> impl Future<Output = ()> + Send {
+    async move {
+        if spawned {
+            // Boxed: the plain echo's task must not carry this one's room.
+            return Box::pin(echo_spawned(ws)).await;
+        }
+        // `feed` queues without writing; `recv` writes everything queued in one vectored
+        // write before it waits for more input.
+        while let Some(Ok(msg)) = ws.recv().await {
+            if ws.feed(msg).await.is_err() {
+                break;
+            }
         }
     }
 }

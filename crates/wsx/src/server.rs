@@ -692,12 +692,15 @@ impl Server {
                         stop: stop.clone(),
                     };
                     let handler = handler.clone();
+                    // The handshake's state (TLS, buffers, and what it needs: `conn`, `tcp`)
+                    // is boxed before the task is spawned, and freed when it completes: a
+                    // task keeps room for everything it captures for its whole life, so it
+                    // captures a pointer. The session future is built in a statement of its
+                    // own for the same reason.
+                    let opening = Box::pin(conn.open(tcp, peer));
                     tasks.spawn(async move {
                         let _permit = permit;
-                        // The handshake's state (TLS, buffers) is boxed, and the session future
-                        // is built in a statement of its own: otherwise the compiler reserves
-                        // room for both in every connection's task for its whole life.
-                        let session = match Box::pin(conn.open(tcp, peer)).await {
+                        let session = match opening.await {
                             Ok((ws, info)) => handler(ws, info),
                             Err(e) => {
                                 tracing::debug!(%peer, error = %e, "handshake failed");
