@@ -7,7 +7,9 @@
 // Usage: node browser_demo.js --url http://127.0.0.1:PORT [--shots DIR]
 //
 // The steps: alice and bob (WebSocket) join chat:lobby, see each other in the people list
-// and chat; bob sends alice a direct message picked from the people list; carol
+// and chat; bob sends alice a direct message picked from the people list (with the
+// keyboard); alice and bob join chat:random from the "Join a room" field, alice sees its
+// unread count, and bob leaves it (alice sees him go); carol
 // (?transports=poll) and dave (a page without window.WebSocket, so SSE) chat too; then the
 // driver prints the line `api` and waits for `published` on stdin (the test publishes to
 // chat:lobby and sends to alice through the HTTP API: alice sees both, from "server"); then
@@ -106,6 +108,21 @@ async function sees(page, who) {
 async function joined(page, room) {
   await page.locator(`#room-list button[data-conv="${room}"]`).waitFor();
   await page.locator(`#room-list li:has(button[data-conv="${room}"])[data-joined="true"]`).waitFor({ state: 'attached' });
+}
+
+/** The people panel's list, as shown. */
+async function people(page) {
+  return page.locator('#people-list li').evaluateAll((l) => l.map((e) => e.dataset.user));
+}
+
+/** Joins a room by typing its name in the "Join a room" field and pressing Enter. */
+async function joinFromField(page, name) {
+  const field = page.getByLabel('Join a room');
+  await field.fill(name);
+  await field.press('Enter');
+  const room = name.startsWith('chat:') ? name : `chat:${name}`;
+  await joined(page, room);
+  await page.locator(`#room-list button[data-conv="${room}"][aria-current="true"]`).waitFor();
 }
 
 /** Types `text` into the composer and presses Enter. */
@@ -236,7 +253,10 @@ async function run(browser, base, opts) {
   check('alice_got_bob', await message(alice, 'bob', 'Hey alice, this is going over a WebSocket.'));
 
   // ---- a direct message, bob to alice, picked from bob's people list ----
-  await bob.getByRole('button', { name: /^alice: send a direct message/ }).click();
+  // (with the keyboard: the person is a button, Enter opens the thread)
+  const pick = bob.getByRole('button', { name: /^alice: send a direct message/ });
+  await pick.focus();
+  await pick.press('Enter');
   check('bob_dm_title', (await bob.locator('#conv-title').innerText()).trim());
   await say(bob, 'Psst, alice: this one is just for you.');
   check('bob_sees_own_dm', await message(bob, 'bob', 'Psst, alice: this one is just for you.', { direct: true }));
@@ -249,6 +269,31 @@ async function run(browser, base, opts) {
   check('alice_got_dm', await message(alice, 'bob', 'Psst, alice: this one is just for you.', { direct: true }));
   await alice.locator('#room-list button[data-conv="chat:lobby"]').click();
   await bob.locator('#room-list button[data-conv="chat:lobby"]').click();
+
+  // ---- another room: joined from the field, its own people and unread count, left again ----
+  await joinFromField(alice, 'random');
+  check('alice_random_title', (await alice.locator('#conv-title').innerText()).trim());
+  check('alice_random_people_alone', await people(alice));
+  await joinFromField(bob, 'chat:random');
+  await sees(alice, 'bob');
+  check('alice_random_people', await people(alice));
+  await alice.locator('#room-list button[data-conv="chat:lobby"]').click();
+  check('alice_lobby_people', await people(alice));
+  await say(bob, 'Anyone in random?');
+  const randomItem = alice.locator('#room-list button[data-conv="chat:random"]');
+  await randomItem.locator('.badge:not([hidden])').waitFor();
+  check('alice_random_unread', (await randomItem.locator('.badge').innerText()).trim());
+  check('alice_lobby_has_no_random', await alice.locator(`${LOG} li.msg`).filter({ hasText: 'Anyone in random?' }).count());
+  await randomItem.click();
+  check('alice_got_random', await message(alice, 'bob', 'Anyone in random?'));
+  await bob.getByRole('button', { name: 'Leave chat:random' }).click();
+  await bob.locator('#room-list button[data-conv="chat:random"]').waitFor({ state: 'detached' });
+  check('bob_after_leave_title', (await bob.locator('#conv-title').innerText()).trim());
+  // alice sees bob leave (after the server's presence_grace).
+  await alice.locator(`${LOG} li.note.presence`).filter({ hasText: 'bob left' }).waitFor();
+  await alice.locator('#people-list li[data-user="bob"]').waitFor({ state: 'detached' });
+  check('alice_random_people_after_leave', await people(alice));
+  await alice.locator('#room-list button[data-conv="chat:lobby"]').click();
 
   // ---- carol, long-polling only ----
   const carol = await open(browser, base, 'carol', { query: '&transports=poll' });
@@ -300,7 +345,7 @@ async function run(browser, base, opts) {
   check('carol_got_after_restart', await message(carol, 'alice', 'The server restarted. Still here?'));
   await say(bob, 'Yes: reconnected on my own.');
   check('alice_got_after_restart', await message(alice, 'bob', 'Yes: reconnected on my own.'));
-  check('alice_people', await alice.locator('#people-list li').evaluateAll((l) => l.map((e) => e.dataset.user)));
+  check('alice_people', await people(alice));
 
   // ---- accessibility basics, in the light and the dark colour scheme ----
   check('audit_desktop_light', await alice.evaluate(auditPage));

@@ -5,7 +5,8 @@
 //!
 //! The driver (`tests/peers/browser_demo.js`) runs the scenario and prints a JSON report
 //! that this test checks: alice and bob (WebSocket) see each other in the people list and
-//! chat; bob sends alice a direct message picked from that list; carol (`?transports=poll`)
+//! chat; bob sends alice a direct message picked from that list; both join chat:random from
+//! its field and bob leaves it again (alice sees him go); carol (`?transports=poll`)
 //! and dave (a page without `window.WebSocket`, so SSE) chat too; this test publishes and
 //! sends through the HTTP API and alice sees both from "server". Then the driver asks for a
 //! restart: this test kills the server and starts a new one on the same port (a new epoch
@@ -39,7 +40,9 @@ const DRIVER_TIMEOUT: Duration = Duration::from_secs(170);
 /// its address.
 fn serve(listen: &str) -> (Peer, SocketAddr) {
     let mut cmd = Command::new(env!("CARGO_BIN_EXE_wsx"));
-    cmd.args(["serve", "--listen", listen]).env("RUST_LOG", "warn");
+    // A leave is announced 1 s (not 5) after the last unsubscribe: the test waits less.
+    cmd.args(["serve", "--listen", listen, "--presence-grace", "1"])
+        .env("RUST_LOG", "warn");
     for (k, _) in std::env::vars() {
         if k.starts_with("WSX_") {
             cmd.env_remove(k);
@@ -239,6 +242,24 @@ fn the_demo_page_chats_over_every_transport_and_notes_a_gap_after_a_restart() {
         "Psst, alice: this one is just for you.",
     );
     assert_eq!(report["checks"]["alice_got_dm"]["tag"].as_str(), Some("Direct"));
+
+    // chat:random, joined from the field: its own people, an unread count while alice is
+    // in the lobby, messages kept to it; bob leaves, and alice sees him go.
+    assert_eq!(check(&report, "alice_random_title").as_str(), Some("chat:random"));
+    assert_eq!(check(&report, "alice_random_people_alone").strings(), ["alice"]);
+    assert_eq!(check(&report, "alice_random_people").strings(), ["alice", "bob"]);
+    assert_eq!(check(&report, "alice_lobby_people").strings(), ["alice", "bob"]);
+    assert_eq!(check(&report, "alice_random_unread").as_str(), Some("1"));
+    assert_eq!(check(&report, "alice_lobby_has_no_random").as_u64(), Some(0));
+    assert_shown(&report, "alice_got_random", "bob", "Anyone in random?");
+    assert_eq!(
+        check(&report, "bob_after_leave_title").as_str(),
+        Some("chat:lobby")
+    );
+    assert_eq!(
+        check(&report, "alice_random_people_after_leave").strings(),
+        ["alice"]
+    );
 
     // carol on long-polling only, dave without WebSocket (so SSE): they chat with the others.
     assert_conn(&report, "carol_conn", "poll");
