@@ -63,6 +63,7 @@ pub async fn run(args: Args) -> anyhow::Result<ExitCode> {
 /// Not an `async fn`: its parameters would be stored twice in the future (as arguments
 /// and as locals), and an idle connection's memory is mostly this future. An `async`
 /// block uses what it captures in place.
+#[allow(clippy::manual_async_fn)]
 fn echo(mut ws: wsx::WebSocket<wsx::server::ServerStream>, spawned: bool) -> impl Future<Output = ()> + Send {
     async move {
         if spawned {
