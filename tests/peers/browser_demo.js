@@ -8,7 +8,8 @@
 //
 // The steps: alice and bob (WebSocket) join chat:lobby, see each other in the people list
 // and chat; bob sends alice a direct message picked from the people list (with the
-// keyboard); alice and bob join chat:random from the "Join a room" field, alice sees its
+// keyboard); erin signs in through the form (a name with a space is refused first) and
+// leaves by closing her page; alice and bob join chat:random from the "Join a room" field, alice sees its
 // unread count, and bob leaves it (alice sees him go); carol
 // (?transports=poll) and dave (a page without window.WebSocket, so SSE) chat too; then the
 // driver prints the line `api` and waits for `published` on stdin (the test publishes to
@@ -315,6 +316,34 @@ async function run(browser, base, opts) {
   await say(alice, 'Everyone is here. Nice!');
   check('carol_got_alice', await message(carol, 'alice', 'Everyone is here. Nice!'));
   check('dave_got_alice', await message(dave, 'alice', 'Everyone is here. Nice!'));
+
+  // ---- erin, with no ?user: the sign-in form (a refused name first), then she goes ----
+  const erinContext = await browser.newContext({ viewport: { width: 1280, height: 800 } });
+  const erin = await erinContext.newPage();
+  erin.setDefaultTimeout(STEP_MS);
+  await erin.goto(`${base}/`);
+  const nameField = erin.getByLabel('Your name');
+  await nameField.fill('erin smith');
+  await nameField.press('Enter');
+  await erin.locator('#signin-error:not(:empty)').waitFor();
+  check('erin_refused', {
+    error: (await erin.locator('#signin-error').innerText()).trim(),
+    invalid: await nameField.getAttribute('aria-invalid'),
+    conn: await erin.locator('#conn').getAttribute('data-state'),
+  });
+  await nameField.fill('erin');
+  await nameField.press('Enter');
+  check('erin_conn', await connState(erin, 'open', 'websocket'));
+  await joined(erin, 'chat:lobby');
+  check('erin_signed_in', {
+    name: (await erin.locator('#me-name').innerText()).trim(),
+    url_user: new URL(erin.url()).searchParams.get('user'),
+    signin_visible: await erin.locator('#signin').isVisible(),
+  });
+  check('alice_sees_erin', await sees(alice, 'erin'));
+  await erinContext.close();
+  await alice.locator('#people-list li[data-user="erin"]').waitFor({ state: 'detached' });
+  check('alice_saw_erin_leave', (await alice.locator(`${LOG} li.note.presence`).filter({ hasText: 'erin left' }).count()) === 1);
 
   // ---- the HTTP API: a publish and a send with no sender ----
   await ask('api', 'published');

@@ -7,7 +7,8 @@
 //! that this test checks: alice and bob (WebSocket) see each other in the people list and
 //! chat; bob sends alice a direct message picked from that list; both join chat:random from
 //! its field and bob leaves it again (alice sees him go); carol (`?transports=poll`)
-//! and dave (a page without `window.WebSocket`, so SSE) chat too; this test publishes and
+//! and dave (a page without `window.WebSocket`, so SSE) chat too; erin signs in through
+//! the form (after a refused name) and leaves by closing her page; this test publishes and
 //! sends through the HTTP API and alice sees both from "server". Then the driver asks for a
 //! restart: this test kills the server and starts a new one on the same port (a new epoch
 //! of history), and every page must reconnect by itself, show an `epoch` gap note in the
@@ -276,6 +277,33 @@ fn the_demo_page_chats_over_every_transport_and_notes_a_gap_after_a_restart() {
     );
     assert_shown(&report, "carol_got_alice", "alice", "Everyone is here. Nice!");
     assert_shown(&report, "dave_got_alice", "alice", "Everyone is here. Nice!");
+
+    // erin, on a page with no ?user: the sign-in form refuses a name the server would
+    // not accept, then signs her in (and into the URL); closing her page is a leave.
+    let refused = check(&report, "erin_refused");
+    assert!(
+        refused["error"]
+            .as_str()
+            .is_some_and(|e| e.contains("characters")),
+        "{refused:?}"
+    );
+    assert_eq!(refused["invalid"].as_str(), Some("true"), "{refused:?}");
+    assert_eq!(
+        refused["conn"].as_str(),
+        Some("idle"),
+        "not connected yet: {refused:?}"
+    );
+    assert_conn(&report, "erin_conn", "websocket");
+    let signed_in = check(&report, "erin_signed_in");
+    assert_eq!(signed_in["name"].as_str(), Some("erin"), "{signed_in:?}");
+    assert_eq!(signed_in["url_user"].as_str(), Some("erin"), "{signed_in:?}");
+    assert_eq!(
+        signed_in["signin_visible"].as_bool(),
+        Some(false),
+        "{signed_in:?}"
+    );
+    assert_eq!(check(&report, "alice_sees_erin").as_bool(), Some(true));
+    assert_eq!(check(&report, "alice_saw_erin_leave").as_bool(), Some(true));
 
     // The HTTP API's publish and send, from no one: shown as from "server", the send in a
     // thread of its own with nothing to reply to.
