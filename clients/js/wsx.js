@@ -364,7 +364,9 @@ const TRANSPORT_CLASSES = { websocket: WebSocketTransport, sse: SseTransport, po
 export class Client {
   /** @param {object} options see ConnectOptions in wsx.d.ts */
   constructor(options) {
-    const o = { ...DEFAULTS, ...options };
+    // An option given as undefined keeps its default.
+    const o = { ...DEFAULTS };
+    for (const [k, v] of Object.entries(options || {})) if (v !== undefined) o[k] = v;
     this._o = o;
     this._servers = serverList(o.server);
     this._transports = [...o.transports];
@@ -446,14 +448,15 @@ export class Client {
    * reconnects: the client resubscribes with `since` and the missed messages replay.
    * `options.since` resumes from an offset the application stored.
    */
-  subscribe(channel, options = {}) {
+  subscribe(channel, options) {
+    const since = options && options.since != null ? options.since : null;
     let entry = this._channels.get(channel);
     if (!entry) {
-      entry = { since: options.since != null ? options.since : null, active: false, wanted: true, recent: new Recent(this._o.dedupWindow) };
+      entry = { since, active: false, wanted: true, recent: new Recent(this._o.dedupWindow) };
       this._channels.set(channel, entry);
     } else {
       entry.wanted = true;
-      if (entry.since == null && options.since != null) entry.since = options.since;
+      if (entry.since == null) entry.since = since;
     }
     const forget = () => {
       const e = this._channels.get(channel);

@@ -160,15 +160,35 @@ async function subscribed(pages, channel) {
   }
 }
 
+// A URL where nothing listens (a port bound, then released).
+function deadUrl() {
+  return new Promise((res) => {
+    const srv = require('net').createServer();
+    srv.listen(0, '127.0.0.1', () => {
+      const { port } = srv.address();
+      srv.close(() => res(`http://127.0.0.1:${port}`));
+    });
+  });
+}
+
 // ---- scenarios ----------------------------------------------------------------------------
 
 const scenarios = {
   // Two pages chat over WebSocket.
   async chat() {
+    const dead = await deadUrl();
     const alice = await page('alice', args.hub, { user: 'alice' });
-    const bob = await page('bob', args.hub, { user: 'bob' });
+    // Bob's first server is gone: his client moves on to the second.
+    const bob = await page('bob', args.hub, { user: 'bob', server: [dead, args.hub] });
     await Promise.all([alice.open(), bob.open()]);
     check('both on websocket', (await alice.get('transport')) === 'websocket' && (await bob.get('transport')) === 'websocket');
+    check('bob rotated to the live server', (await bob.get('server')) === args.hub, await bob.get('server'));
+    // A listener removed with off() hears nothing.
+    await alice.p.evaluate(() => {
+      window.offHits = 0;
+      const f = () => window.offHits++;
+      window.wsx.c.on('message', f).off('message', f);
+    });
     await subscribed([alice, bob], 'chat:room');
     const pub = ok(await alice.call('publish', 'chat:room', { text: 'hi bob' }), 'alice publish');
     check('publish acked with an offset', typeof pub.offset === 'string', pub);
@@ -178,13 +198,24 @@ const scenarios = {
     await alice.until('alice sees bob join', (log) => log.presence.some((e) => e.event === 'join' && e.user === 'bob'));
     const who = ok(await alice.call('presence', 'chat:room'), 'presence');
     check('presence lists both', JSON.stringify(who.users) === '["alice","bob"]', who);
+    // Unsubscribed, bob gets nothing more from the room (a later message on another
+    // channel shows what would have arrived by then).
+    await subscribed([bob], 'side');
+    const un = ok(await bob.call('unsubscribe', 'chat:room'), 'bob unsubscribe');
+    check('unsubscribe acked', un.type === 'ack' && un.channel === 'chat:room', un);
+    ok(await alice.call('publish', 'chat:room', { text: 'bob is gone' }), 'publish after unsubscribe');
+    ok(await alice.call('publish', 'side', { text: 'marker' }), 'publish marker');
+    await bob.until('bob sees the marker', hasText, 'marker');
+    await alice.until('alice sees her own', hasText, 'bob is gone');
+    check('bob got nothing after unsubscribing', !(await bob.texts()).includes('bob is gone'), await bob.texts());
+    check('off() removed the listener', (await alice.p.evaluate(() => window.offHits)) === 0, null);
     const [a, b] = [await alice.log(), await bob.log()];
     const fromAlice = b.message.find((m) => m.data.text === 'hi bob');
     const fromBob = a.message.find((m) => m.data.text === 'hi alice');
     check('bob got it from alice', fromAlice.from === 'alice' && fromAlice.channel === 'chat:room' && fromAlice.offset === pub.offset, fromAlice);
     check('alice got it from bob', fromBob.from === 'bob', fromBob);
     check('welcome first', a.welcome.length === 1 && a.welcome[0].user === 'alice' && a.state[0] === 'connecting' && a.state.includes('open'), a);
-    report.observed = { alice: a, bob: b, presence: who };
+    report.observed = { alice: a, bob: b, presence: who, bobServer: await bob.get('server'), dead };
   },
 
   // WebSocket removed: SSE; WebSocket and EventSource removed: long-polling.
@@ -389,6 +420,39 @@ const scenarios = {
     check('the big messages never arrived', (await bob.texts('room')).join() === 'still here', await bob.texts('room'));
     r.aliceRoomSub = ok(await alice.call('subscribe', 'room'), 'subscribe room');
     report.observed = { results: r, alice: a };
+  },
+
+  // A page stores offsets(), is closed, and a new one resumes from them (a reload).
+  async resume() {
+    const alice = await page('alice', args.hub, { user: 'alice' });
+    const first = await page('bob-first', args.hub, { user: 'bob' }, ['WebSocket']);
+    await Promise.all([alice.open(), first.open()]);
+    await subscribed([alice, first], 'room');
+    ok(await alice.call('publish', 'room', { text: 'r1' }), 'publish r1');
+    ok(await alice.call('send', ['bob'], { text: 'd1' }), 'send d1');
+    await first.until('bob sees r1 and d1', (log) => log.message.length === 1 && log.direct.length === 1);
+    const stored = await first.p.evaluate(() => {
+      const o = window.wsx.c.offsets();
+      window.wsx.c.close();
+      return o;
+    });
+    check('offsets() has the room and the inbox', typeof stored.channels.room === 'string' && typeof stored.inbox === 'string', stored);
+    await first.until('closed', (log, c) => c.state === 'closed');
+    ok(await alice.call('publish', 'room', { text: 'r2' }), 'publish r2');
+    ok(await alice.call('send', ['bob'], { text: 'd2' }), 'send d2');
+    ok(await alice.call('publish', 'room', { text: 'r3' }), 'publish r3');
+    const again = await page('bob-again', args.hub, { user: 'bob', inboxSince: stored.inbox, transports: ['poll'] });
+    await again.open();
+    const ack = ok(await again.call('subscribe', 'room', { since: stored.channels.room }), 'subscribe with since');
+    check('a recovering ack', ack.recovering === true, ack);
+    await again.until('the missed ones', (log) => log.message.length >= 2 && log.direct.length >= 1);
+    ok(await alice.call('publish', 'room', { text: 'r4' }), 'publish r4');
+    await again.until('r4', hasText, 'r4');
+    const log = await again.log();
+    check('exactly what followed the stored offsets', JSON.stringify(log.message.map((m) => m.data.text)) === '["r2","r3","r4"]', log.message);
+    check('exactly the directs after the stored inbox offset', JSON.stringify(log.direct.map((m) => m.data.text)) === '["d2"]', log.direct);
+    check('no gap', log.gap.length === 0, log.gap);
+    report.observed = { stored, again: log, first: await first.log() };
   },
 
   // Requests made while disconnected wait (bounded) and complete after the reconnect.

@@ -303,7 +303,17 @@ fn two_pages_chat_over_websocket() {
         .expect("alice got bob's message")
         .clone();
     assert_eq!(alice_got["data"]["text"].as_str(), Some("hi alice"));
-    assert_eq!(o["presence"]["users"].as_array().len(), 2);
+    assert_eq!(o["presence"]["users"].strings(), ["alice", "bob"]);
+    assert_eq!(
+        o["bobServer"].as_str(),
+        Some(hub_url(&hub).as_str()),
+        "bob's client moved past the dead {:?}",
+        o["dead"]
+    );
+    assert!(
+        !texts(&o["bob"]["message"]).contains(&"bob is gone".to_owned()),
+        "bob unsubscribed"
+    );
 }
 
 #[test]
@@ -374,6 +384,21 @@ fn the_pages_reconnect_and_resubscribe_when_the_hub_restarts_on_its_port() {
     }
     assert_eq!(o["carol"]["transport"].as_str(), Some("sse"));
     assert_eq!(o["dave"]["transport"].as_str(), Some("poll"));
+}
+
+#[test]
+fn a_new_page_resumes_from_the_offsets_an_old_one_stored() {
+    let hub = HubServer::start(BIN, &[]);
+    let report = scenario("resume", &[("hub", hub_url(&hub))], no_asks);
+    let o = &report["observed"];
+    assert_eq!(texts(&o["first"]["message"]), ["r1"]);
+    assert_eq!(texts(&o["again"]["message"]), ["r2", "r3", "r4"]);
+    assert_eq!(texts(&o["again"]["direct"]), ["d2"]);
+    assert_eq!(
+        o["first"]["state"].strings().last().copied(),
+        Some("closed"),
+        "the first page's client closed"
+    );
 }
 
 #[test]
