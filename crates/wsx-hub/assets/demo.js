@@ -150,8 +150,7 @@ function makeConv(key, kind, name) {
   btn.dataset.conv = key;
   btn.append(el("span", "conv-icon", kind === "room" ? "#" : "@"));
   btn.firstChild.setAttribute("aria-hidden", "true");
-  const label = el("span", "conv-name", kind === "room" ? name : name);
-  btn.append(label);
+  btn.append(Object.assign(el("span", "conv-name", name), { title: name }));
   const badge = el("span", "badge");
   badge.hidden = true;
   btn.append(badge);
@@ -281,7 +280,8 @@ function renderPeople() {
   const list = $("people-list");
   list.textContent = "";
   const people = room ? [...room.people].sort((a, b) => (a === me ? -1 : b === me ? 1 : a.localeCompare(b))) : [];
-  $("people-title").firstChild.textContent = room ? `In ${room.name} ` : "People here ";
+  $("people-room").textContent = room ? `In ${room.name}` : "People here";
+  $("people-room").title = room ? room.name : "";
   $("people-count").textContent = room && room.joined ? `(${people.length})` : "";
   $("people-toggle-count").textContent = room && room.joined ? String(people.length) : "";
   for (const name of people) {
@@ -289,13 +289,13 @@ function renderPeople() {
     li.dataset.user = name;
     if (name === me) {
       const row = el("div", "person");
-      row.append(avatar(name, "small"), el("span", "person-name", name), el("span", "you", "you"));
+      row.append(avatar(name, "small"), Object.assign(el("span", "person-name", name), { title: name }), el("span", "you", "you"));
       li.append(row);
     } else {
       const b = el("button", "person");
       b.type = "button";
       b.dataset.user = name;
-      const label = el("span", "person-name", name);
+      const label = Object.assign(el("span", "person-name", name), { title: name });
       b.append(avatar(name, "small"), label, el("span", "dm-hint", "Message"));
       b.setAttribute("aria-label", `${name}: send a direct message`);
       b.addEventListener("click", () => {
@@ -425,6 +425,7 @@ function start(name) {
   $("app").dataset.view = "chat";
   $("me").hidden = false;
   $("me-name").textContent = name;
+  $("me-name").title = name;
   $("me-avatar").replaceWith(Object.assign(avatar(name), { id: "me-avatar" }));
   document.title = `${name} · wsx chat`;
 
@@ -613,6 +614,8 @@ async function sendCurrent() {
 
 function autoGrow() {
   const input = $("composer-input");
+  input.style.height = "";
+  if (!input.value) return; // one line (a long placeholder is not a reason to grow)
   input.style.height = "auto";
   input.style.height = `${Math.min(input.scrollHeight + 2, 160)}px`;
 }
