@@ -423,6 +423,7 @@ function start(name) {
   $("switch-user").href = back.pathname + back.search;
 
   $("app").dataset.view = "chat";
+  setBehindSignin(false);
   $("me").hidden = false;
   $("me-name").textContent = name;
   $("me-name").title = name;
@@ -654,6 +655,11 @@ function closeDrawers(returnFocus) {
 
 // ---- wiring -------------------------------------------------------------------------------
 
+/** While the sign-in card is up, what is behind it is out of reach (Tab, screen readers). */
+function setBehindSignin(inert) {
+  for (const e of document.querySelectorAll(".skip, .topbar, .panel, .chat")) e.inert = inert;
+}
+
 function wire() {
   const live = el("div", "visually-hidden");
   live.id = "announcer";
@@ -739,6 +745,7 @@ function wire() {
   });
 
   setConn("idle");
+  setBehindSignin(true);
   const given = params.get("user");
   if (given && NAME_RE.test(given)) {
     start(given);
