@@ -8,15 +8,16 @@
 //
 // The steps: alice and bob (WebSocket) join chat:lobby, see each other in the people list
 // and chat; bob sends alice a direct message picked from the people list (with the
-// keyboard); erin signs in through the form (a name with a space is refused first) and
-// leaves by closing her page; alice and bob join chat:random from the "Join a room" field, alice sees its
-// unread count, and bob leaves it (alice sees him go); carol
-// (?transports=poll) and dave (a page without window.WebSocket, so SSE) chat too; then the
-// driver prints the line `api` and waits for `published` on stdin (the test publishes to
-// chat:lobby and sends to alice through the HTTP API: alice sees both, from "server"); then
-// it prints `restart` and waits for `restarted` (the test restarts the server on the same
-// port): every page must reconnect by itself and show an `epoch` gap note, and chat again. Last, screenshots at desktop (1280x800) and phone (375x740) width
-// into DIR, and a check that the side panels collapse at phone width.
+// keyboard); alice and bob join chat:random from the "Join a room" field, alice sees its
+// unread count, and bob leaves it (alice sees him go); carol (?transports=poll) and dave (a
+// page without window.WebSocket, so SSE) chat too; erin signs in through the form (a name
+// with a space is refused first) and leaves by closing her page. Then the driver prints
+// the line `api` and waits for `published` on stdin (the test publishes to chat:lobby and
+// sends to alice through the HTTP API: alice sees both, from "server"), and prints
+// `restart` and waits for `restarted` (the test restarts the server on the same port):
+// every page must reconnect by itself, show an `epoch` gap note, and chat again. Last:
+// accessibility basics measured in the page, screenshots at desktop (1280x800) and phone
+// (375x740) width into DIR, and the side panels collapsed into drawers at phone width.
 //
 // Prints one JSON line at the end: {"error": null | "...", "checks": {...}, "log": [...]}.
 'use strict';
