@@ -386,6 +386,7 @@ export class Client {
     this._pref = 0; // the one that last worked: rounds start there
     this._si = 0;
     this._tried = 0;
+    this._retried = false;
     this._attempt = 0;
     this._gen = 0;
     this._t = null;
@@ -579,7 +580,7 @@ export class Client {
     try {
       t = new TRANSPORT_CLASSES[name](base, params, hooks);
     } catch {
-      return this._next();
+      return this._next("missing");
     }
     this._t = t;
     this._tname = name;
@@ -587,21 +588,52 @@ export class Client {
     this._welcomeTimer = setTimeout(() => {
       if (gen !== this._gen || this._open) return;
       t.close();
-      this._next();
+      this._next("timeout");
     }, this._o.connectTimeout);
   }
 
-  /** The transport being tried failed before its welcome: the next one, or a new round. */
-  _next() {
-    this._gen++;
+  /**
+   * The transport being tried failed before its welcome (`missing` API, `timeout`, or
+   * `failed`): the next one, or a new round.
+   */
+  async _next(why) {
+    const gen = ++this._gen;
     clearTimeout(this._welcomeTimer);
     if (this._t) this._t.close();
     this._t = null;
+    if (why === "failed") {
+      // A refused connection says nothing of the transport if the hub is down: then
+      // the others would fail too, or win a race with its restart and stick. So the
+      // transport is given up only if the hub answers, and after a second try.
+      const reachable = await this._reachable(this._servers[this._si]);
+      if (gen !== this._gen || this._state === "closed") return;
+      if (!reachable) return this._roundFailed();
+      if (!this._retried) {
+        this._retried = true;
+        return this._try();
+      }
+    }
+    this._retried = false;
     if (++this._tried < this._transports.length) {
       this._ti = (this._ti + 1) % this._transports.length;
       this._try();
     } else {
       this._roundFailed();
+    }
+  }
+
+  /** Whether the hub answers HTTP at all (any status; opaque when cross-origin). */
+  async _reachable(base) {
+    if (typeof fetch !== "function" || typeof AbortController !== "function") return true;
+    const abort = new AbortController();
+    const timer = setTimeout(() => abort.abort(), this._o.connectTimeout);
+    try {
+      await fetch(base + "/healthz", { mode: "no-cors", cache: "no-store", signal: abort.signal });
+      return true;
+    } catch {
+      return false;
+    } finally {
+      clearTimeout(timer);
     }
   }
 
@@ -612,6 +644,7 @@ export class Client {
 
   _schedule() {
     this._tried = 0;
+    this._retried = false;
     this._ti = this._pref;
     const ceiling = Math.min(this._o.backoffCap, this._o.backoffBase * 2 ** Math.min(this._attempt, 30));
     this._attempt++;
@@ -622,7 +655,7 @@ export class Client {
   }
 
   _onClose(info) {
-    if (!this._open) return this._next();
+    if (!this._open) return this._next("failed");
     this._gen++;
     this._t = null;
     this._open = false;
