@@ -314,6 +314,8 @@ const scenarios = {
       check(`${p.name}: states`, s.startsWith('connecting,open,reconnecting') && s.endsWith('open'), log.state);
       check(`${p.name}: the after message is from alice`, log.message[1].from === 'alice', log.message);
     }
+    const back = all.map((p) => observed[p.name].transport).join();
+    check('back on the same transports', back === 'websocket,websocket,sse,poll', back);
     report.observed = observed;
   },
 
