@@ -18,6 +18,11 @@
 // every page must reconnect by itself, show an `epoch` gap note, and chat again. Last:
 // accessibility basics measured in the page, screenshots at desktop (1280x800) and phone
 // (375x740) width into DIR, and the side panels collapsed into drawers at phone width.
+// After those, a `trimmed` gap: dave joins chat:news, his fallback requests are made to
+// fail, the driver prints `cut` (the test ends his session with POST /api/disconnect) and,
+// once his page says reconnecting, `flood` (the test publishes 60 messages to chat:news,
+// over the server's history of 50); let through again, he reconnects, and the page notes
+// the gap before the replay of what history kept.
 //
 // Prints one JSON line at the end: {"error": null | "...", "checks": {...}, "log": [...]}.
 'use strict';
@@ -425,6 +430,31 @@ async function run(browser, base, opts) {
   await bob.locator('#people-panel:not(.open)').waitFor({ state: 'attached' });
   check('phone_drawer_closed', await bob.locator('#people-toggle').getAttribute('aria-expanded'));
   check('audit_phone_light', await bob.evaluate(auditPage));
+
+  // ---- a trimmed gap: dave misses more of chat:news than its history keeps ----
+  // (after the screenshots, which need not show dave leaving and coming back)
+  await joinFromField(dave, 'news');
+  // Nowhere to reconnect to: his fallback requests fail (WebSocket he has none).
+  await dave.route(/\/(sse|poll|emulation)(\?|$)/, (route) => route.abort());
+  await ask('cut', 'cut'); // the test ends his session: POST /api/disconnect
+  await connState(dave, 'reconnecting', null, RECONNECT_MS);
+  await ask('flood', 'flooded'); // the test publishes more to chat:news than history keeps
+  await dave.unroute(/\/(sse|poll|emulation)(\?|$)/);
+  const trimmed = dave.locator(`${LOG} li.note.gap[data-channel="chat:news"]`).first();
+  await trimmed.waitFor({ timeout: RECONNECT_MS });
+  await dave.locator(`${LOG} li.msg`).filter({ hasText: 'News item 60.' }).waitFor();
+  check('dave_news_gap', {
+    reason: await trimmed.getAttribute('data-reason'),
+    text: (await trimmed.innerText()).replace(/\s+/g, ' ').trim(),
+  });
+  check('dave_news_replayed', await dave.evaluate(() => {
+    const items = [...document.querySelectorAll('.log:not([hidden]) > li')];
+    const texts = items.filter((li) => li.matches('.msg')).map((li) => li.querySelector('.msg-text').textContent);
+    const gapAt = items.findIndex((li) => li.matches('.note.gap'));
+    const firstMsgAt = items.findIndex((li) => li.matches('.msg'));
+    return { count: texts.length, first: texts[0], last: texts[texts.length - 1], gap_before_replay: gapAt >= 0 && gapAt < firstMsgAt };
+  }));
+  check('dave_conn_after_gap', await connState(dave, 'open', 'sse'));
 }
 
 const deadline = setTimeout(() => {

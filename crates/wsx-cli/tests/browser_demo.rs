@@ -12,9 +12,12 @@
 //! sends through the HTTP API and alice sees both from "server". Then the driver asks for a
 //! restart: this test kills the server and starts a new one on the same port (a new epoch
 //! of history), and every page must reconnect by itself, show an `epoch` gap note in the
-//! room, and chat again. Last, accessibility basics measured in the page (labels, live
+//! room, and chat again. Then accessibility basics measured in the page (labels, live
 //! regions, WCAG AA text contrast in both colour schemes, keyboard focus), the layout at
-//! phone width (the side panels become drawers), and the screenshots.
+//! phone width (the side panels become drawers), and the screenshots. Last, a `trimmed`
+//! gap: dave's fallback requests are made to fail, this test ends his session
+//! (`POST /api/disconnect`) and publishes more to chat:news than history keeps, and once
+//! let through he reconnects and his page notes the gap before the replay.
 //!
 //! Screenshots (desktop 1280×800, phone 375×740) go to `docs/demo-desktop.png` and
 //! `docs/demo-phone.png` with `WSX_SCREENSHOTS=1`, else to a temporary directory (so a CI
@@ -34,6 +37,10 @@ use support::{
 };
 
 const CHROMIUM: &str = "/usr/bin/chromium";
+/// Messages a channel's history keeps here (`--history-size`), and how many the test
+/// publishes to chat:news while dave is away: more, so he gets a `trimmed` gap.
+const HISTORY: usize = 50;
+const FLOOD: usize = 60;
 /// The whole browser scenario (the driver's own deadline is 150 s).
 const DRIVER_TIMEOUT: Duration = Duration::from_secs(170);
 
@@ -43,6 +50,7 @@ fn serve(listen: &str) -> (Peer, SocketAddr) {
     let mut cmd = Command::new(env!("CARGO_BIN_EXE_wsx"));
     // A leave is announced 1 s (not 5) after the last unsubscribe: the test waits less.
     cmd.args(["serve", "--listen", listen, "--presence-grace", "1"])
+        .args(["--history-size", &HISTORY.to_string()])
         .env("RUST_LOG", "warn");
     for (k, _) in std::env::vars() {
         if k.starts_with("WSX_") {
@@ -110,7 +118,7 @@ fn assert_png(path: &Path) {
 }
 
 #[test]
-fn the_demo_page_chats_over_every_transport_and_notes_a_gap_after_a_restart() {
+fn the_demo_page_chats_over_every_transport_and_notes_gaps_in_plain_words() {
     require_node_module("playwright-core");
     assert!(
         Path::new(CHROMIUM).exists(),
@@ -175,6 +183,36 @@ fn the_demo_page_chats_over_every_transport_and_notes_a_gap_after_a_restart() {
             );
             assert_eq!(r.status, 200, "POST /api/send: {}", r.text());
             writeln!(stdin, "published")
+                .and_then(|()| stdin.flush())
+                .expect("tell the driver");
+        } else if line == "cut" {
+            let r = request(
+                addr,
+                "POST",
+                "/api/disconnect",
+                &[("Content-Type", "application/json")],
+                br#"{"user":"dave"}"#,
+            );
+            assert_eq!(r.status, 200, "POST /api/disconnect: {}", r.text());
+            assert!(
+                r.json()["disconnected"].as_u64().is_some_and(|n| n >= 1),
+                "dave had no session to end: {}",
+                r.text()
+            );
+            writeln!(stdin, "cut")
+                .and_then(|()| stdin.flush())
+                .expect("tell the driver");
+        } else if line == "flood" {
+            for i in 1..=FLOOD {
+                request(
+                    addr,
+                    "POST",
+                    "/api/publish",
+                    &[("Content-Type", "application/json")],
+                    format!(r#"{{"channel":"chat:news","data":{{"text":"News item {i}."}}}}"#).as_bytes(),
+                );
+            }
+            writeln!(stdin, "flooded")
                 .and_then(|()| stdin.flush())
                 .expect("tell the driver");
         } else if line == "restart" {
@@ -378,6 +416,26 @@ fn the_demo_page_chats_over_every_transport_and_notes_a_gap_after_a_restart() {
         ["alice", "bob", "carol", "dave"],
         "alice's people list after the restart (herself first)"
     );
+
+    // The trimmed gap: dave, cut off while 60 messages went to chat:news (history keeps
+    // 50), reconnects by himself; the note says why in plain words, before the replay of
+    // the last 50.
+    let gap = check(&report, "dave_news_gap");
+    assert_eq!(gap["reason"].as_str(), Some("trimmed"), "{gap:?}");
+    let text = gap["text"].as_str().unwrap_or_default();
+    assert!(
+        text.contains("Some messages may be missing")
+            && text.contains("more messages were sent while you were away than the server keeps"),
+        "dave's trimmed gap note reads {text:?}"
+    );
+    let replay = check(&report, "dave_news_replayed");
+    assert_eq!(replay["count"].as_u64(), Some(HISTORY as u64), "{replay:?}");
+    let first = format!("News item {}.", FLOOD - HISTORY + 1);
+    let last = format!("News item {FLOOD}.");
+    assert_eq!(replay["first"].as_str(), Some(first.as_str()), "{replay:?}");
+    assert_eq!(replay["last"].as_str(), Some(last.as_str()), "{replay:?}");
+    assert_eq!(replay["gap_before_replay"].as_bool(), Some(true), "{replay:?}");
+    assert_conn(&report, "dave_conn_after_gap", "sse");
 
     // The layout: side panels beside the conversation on a laptop, drawers on a phone.
     let desktop = check(&report, "desktop_panels_visible");
