@@ -24,7 +24,8 @@
 // over the server's history of 50); let through again, he reconnects, and the page notes
 // the gap before the replay of what history kept.
 //
-// Prints one JSON line at the end: {"error": null | "...", "checks": {...}, "log": [...]}.
+// Prints one JSON line at the end: {"error": null | "...", "checks": {...}, "page_errors":
+// [uncaught exceptions in the pages], "log": [...]}.
 'use strict';
 
 const path = require('path');
@@ -37,7 +38,7 @@ const STEP_MS = 20000;
 // The server restarts between these: a reconnect may wait out the client's backoff.
 const RECONNECT_MS = 45000;
 
-const report = { error: null, browser: null, checks: {}, log: [] };
+const report = { error: null, browser: null, checks: {}, page_errors: [], log: [] };
 const note = (what) => report.log.push(`${new Date().toISOString().slice(11, 23)} ${what}`);
 const check = (name, value) => {
   report.checks[name] = value;
@@ -84,7 +85,10 @@ async function open(browser, base, user, { query = '', noWebSocket = false, view
   const context = await browser.newContext({ viewport: viewport || { width: 1280, height: 800 } });
   const page = await context.newPage();
   page.setDefaultTimeout(STEP_MS);
-  page.on('pageerror', (e) => note(`${user}: page error: ${e.message}`));
+  page.on('pageerror', (e) => {
+    report.page_errors.push(`${user}: ${e.message}`);
+    note(`${user}: page error: ${e.message}`);
+  });
   page.on('console', (m) => m.type() === 'error' && note(`${user}: console: ${m.text()}`));
   if (noWebSocket) {
     await page.addInitScript(() => {
@@ -327,6 +331,7 @@ async function run(browser, base, opts) {
   const erinContext = await browser.newContext({ viewport: { width: 1280, height: 800 } });
   const erin = await erinContext.newPage();
   erin.setDefaultTimeout(STEP_MS);
+  erin.on('pageerror', (e) => report.page_errors.push(`erin: ${e.message}`));
   await erin.goto(`${base}/`);
   const nameField = erin.getByLabel('Your name');
   await nameField.fill('erin smith');

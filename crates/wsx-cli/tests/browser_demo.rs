@@ -241,6 +241,11 @@ fn the_demo_page_chats_over_every_transport_and_notes_gaps_in_plain_words() {
         server.stderr()
     );
     assert!(status.success(), "the driver exited with {status}");
+    assert_eq!(
+        report["page_errors"].strings(),
+        Vec::<&str>::new(),
+        "uncaught exceptions in the pages"
+    );
     eprintln!("Chromium {}", report["browser"].as_str().unwrap_or("?"));
 
     // alice and bob, over WebSocket, in chat:lobby, each in the other's people list.
