@@ -116,23 +116,30 @@ pub(crate) fn websocket(hub: &Hub, mut req: Request<Incoming>, peer: SocketAddr)
         Err(response) => return response,
     };
     let since = param(&query, "since").map(str::to_owned);
-    let config = WsTransport::config(&hub.0.config);
-    match wsx::hyper::upgrade(&mut req, &config, wsx::AcceptOptions::new()) {
+    match hub.0.upgrader.upgrade(&mut req, wsx::AcceptOptions::new()) {
         Ok((response, upgrading)) => {
             let inner = hub.0.clone();
             let room = inner.config.outgoing_queue;
-            tokio::spawn(async move {
+            // A task keeps room for everything it captures for its whole life, and an
+            // idle connection's memory is mostly its task: it captures one pointer to the
+            // boxed upgrade, which hands over the session, and the box is freed then.
+            let opening = Box::pin(async move {
                 match upgrading.await {
                     Ok(ws) => {
                         let transport = Transport::WebSocket(Box::new(WsTransport::new(ws, room)));
-                        Session::new(inner, id, new_sid(), identity, mailbox, transport)
-                            .run(since)
-                            .await;
+                        let session = Session::new(inner, id, new_sid(), identity, mailbox, transport);
+                        Some((session, since))
                     }
                     Err(e) => {
                         tracing::debug!(%peer, error = %e, "upgrade failed");
                         inner.leave(id);
+                        None
                     }
+                }
+            });
+            tokio::spawn(async move {
+                if let Some((session, since)) = opening.await {
+                    session.run(since).await;
                 }
             });
             response.map(BodyExt::boxed)

@@ -69,6 +69,8 @@ pub(crate) struct HubInner {
     pub(crate) metrics: Metrics,
     pub(crate) auth: Authenticator,
     presence_events: Patterns,
+    /// WebSocket settings, shared by every connection rather than copied into each.
+    pub(crate) upgrader: wsx::hyper::Upgrader,
     sessions: Mutex<Sessions>,
     next_id: AtomicU64,
     shutting_down: AtomicBool,
@@ -141,6 +143,7 @@ impl Hub {
         };
         let inner = Arc::new(HubInner {
             presence_events: Patterns::new(config.presence_events.clone()),
+            upgrader: wsx::hyper::Upgrader::new(&crate::session::websocket::WsTransport::config(&config)),
             config,
             broker: broker.clone(),
             router: Router::default(),

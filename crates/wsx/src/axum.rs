@@ -21,7 +21,7 @@
 
 use crate::config::Config;
 use crate::error::Error;
-use crate::hyper::{HyperStream, proto_request, render, switching_protocols, upgraded};
+use crate::hyper::{HyperStream, Upgrader, proto_request, render, switching_protocols};
 use crate::server::AcceptOptions;
 use crate::websocket::WebSocket;
 use axum_core::body::Body;
@@ -124,7 +124,9 @@ impl WebSocketUpgrade {
             Err(e) => return UpgradeRejection(e.into()).into_response(),
         };
         let response = switching_protocols(&accepted.headers, Body::empty());
-        let ws = upgraded(self.on_upgrade, &self.config, accepted);
+        // Boxed: the task keeps room for what it captures for its whole life; the box is
+        // freed once the connection is handed over.
+        let ws = Box::pin(Upgrader::new(&self.config).upgraded(self.on_upgrade, accepted));
         tokio::spawn(async move {
             match ws.await {
                 Ok(ws) => callback(ws).await,

@@ -203,12 +203,17 @@ impl Session {
     ///
     /// Everything but the wait for the next event is boxed: an idle session's task holds
     /// only the session and that wait, not room for the largest command in progress.
-    pub(crate) async fn run(mut self, inbox_since: Option<String>) {
-        let end = match Box::pin(self.start(inbox_since)).await {
-            Ok(()) => self.serve().await,
-            Err(end) => end,
-        };
-        Box::pin(self.finish(end)).await;
+    /// Not an `async fn`, which would hold the session twice (as its argument and as a
+    /// local): an `async` block uses what it captures in place.
+    #[allow(clippy::manual_async_fn)]
+    pub(crate) fn run(mut self, inbox_since: Option<String>) -> impl Future<Output = ()> + Send {
+        async move {
+            let end = match Box::pin(self.start(inbox_since)).await {
+                Ok(()) => self.serve().await,
+                Err(end) => end,
+            };
+            Box::pin(self.finish(end)).await;
+        }
     }
 
     async fn start(&mut self, since: Option<String>) -> Result<(), End> {
