@@ -431,7 +431,7 @@ function start(name) {
   document.title = `${name} · wsx chat`;
 
   client = connect({ user: name, transports });
-  window.wsxDemo = { client }; // for the console, and the browser test
+  window.wsxDemo = { client }; // to try the client from the browser console
   setConn("connecting");
   client.on("state", (s) => {
     setConn(s);
