@@ -424,6 +424,31 @@ const scenarios = {
     report.observed = { results: r, alice: a };
   },
 
+  // Pages from another origin use a hub that allows it (CORS on the fallbacks).
+  async cors() {
+    const opts = (user) => ({ user, server: args.hub });
+    const all = [
+      await page('wes', args.origin, opts('wes')),
+      await page('sue', args.origin, opts('sue'), ['WebSocket']),
+      await page('pol', args.origin, opts('pol'), ['WebSocket', 'EventSource']),
+    ];
+    await Promise.all(all.map((p) => p.open()));
+    const transports = [];
+    for (const p of all) transports.push(await p.get('transport'));
+    check('cross-origin transports', transports.join() === 'websocket,sse,poll', transports);
+    const origins = [];
+    for (const p of all) origins.push(await p.p.evaluate(() => location.origin));
+    check('the pages are on the other origin', origins.every((o) => o === args.origin) && args.origin !== args.hub, origins);
+    await subscribed(all, 'room');
+    for (const p of all) ok(await p.call('publish', 'room', { text: `from ${p.name}` }), `${p.name} publish`);
+    const texts = all.map((p) => `from ${p.name}`);
+    for (const p of all) await p.until(`${p.name} sees all`, hasTexts, texts);
+    const observed = { transports };
+    for (const p of all) observed[p.name] = await p.log();
+    for (const p of all) check(`${p.name}: three messages`, observed[p.name].message.length === 3, observed[p.name].message);
+    report.observed = observed;
+  },
+
   // A page stores offsets(), is closed, and a new one resumes from them (a reload).
   async resume() {
     const alice = await page('alice', args.hub, { user: 'alice' });

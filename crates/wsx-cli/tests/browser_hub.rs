@@ -393,6 +393,23 @@ fn the_pages_reconnect_and_resubscribe_when_the_hub_restarts_on_its_port() {
 }
 
 #[test]
+fn pages_of_another_origin_use_every_transport_when_the_hub_allows_it() {
+    // The pages' origin is another hub; only the hub they use lists it.
+    let origin = HubServer::start(BIN, &[]);
+    let origin_url = hub_url(&origin);
+    let hub = HubServer::start(BIN, &["--allowed-origins", &origin_url]);
+    let args = [("hub", hub_url(&hub)), ("origin", origin_url)];
+    let report = scenario("cors", &args, no_asks);
+    let o = &report["observed"];
+    assert_eq!(o["transports"].strings(), ["websocket", "sse", "poll"]);
+    for user in ["wes", "sue", "pol"] {
+        let mut got = texts(&o[user]["message"]);
+        got.sort();
+        assert_eq!(got, ["from pol", "from sue", "from wes"], "{user}");
+    }
+}
+
+#[test]
 fn a_new_page_resumes_from_the_offsets_an_old_one_stored() {
     let hub = HubServer::start(BIN, &[]);
     let report = scenario("resume", &[("hub", hub_url(&hub))], no_asks);
