@@ -65,6 +65,9 @@ pub struct Args {
     /// Connections in all.
     #[arg(long, env = "WSX_MAX_CONNECTIONS")]
     max_connections: Option<usize>,
+    /// Channels one connection may be subscribed to at once.
+    #[arg(long, env = "WSX_MAX_SUBSCRIPTIONS")]
+    max_subscriptions: Option<usize>,
     /// Bytes queued per connection before its backlog is dropped.
     #[arg(long, env = "WSX_OUTGOING_QUEUE")]
     outgoing_queue: Option<usize>,
@@ -135,6 +138,7 @@ impl Args {
             presence_events,
             presence_grace,
             max_recipients,
+            max_subscriptions,
             ping_interval,
             session_timeout,
             poll_timeout,

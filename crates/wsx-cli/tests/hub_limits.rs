@@ -9,7 +9,9 @@
 //!   transport;
 //! - a slow consumer — a raw TCP WebSocket client that never reads — is cut off with 4008
 //!   (`--outgoing-queue 65536 --slow-consumer-timeout 2`) while a fast subscriber on the
-//!   same channel receives every message.
+//!   same channel receives every message;
+//! - `--max-subscriptions 2`: a third channel is refused with `too_large`, and room made
+//!   by an unsubscribe can be used again.
 
 use wsx_test_support as support;
 
@@ -134,6 +136,40 @@ fn malformed_json_and_unknown_types_get_errors_and_the_connection_goes_on() {
             "still working: {ack:?}"
         );
     }
+}
+
+#[test]
+fn a_subscribe_past_max_subscriptions_is_refused_with_too_large() {
+    let hub = serve(&["--max-subscriptions", "2"]);
+    let mut d = Driver::python();
+    d.open("c", &hub.ws_url("user=collector"));
+    let mut request = |text: &str| {
+        d.send("c", text);
+        let e = d.recv("c");
+        let code = e["code"].as_str().map(str::to_owned);
+        (e["type"].as_str().unwrap_or_default().to_owned(), code)
+    };
+    let ack = || ("ack".to_owned(), None);
+    for ch in ["a", "b"] {
+        let r = request(&format!(r#"{{"type":"subscribe","channel":"{ch}","id":1}}"#));
+        assert_eq!(r, ack(), "subscribe {ch}");
+    }
+    let refused = request(r#"{"type":"subscribe","channel":"c","id":2}"#);
+    assert_eq!(refused, ("error".to_owned(), Some("too_large".to_owned())));
+    // Subscribing again to one it has is not a new subscription.
+    assert_eq!(request(r#"{"type":"subscribe","channel":"b","id":3}"#), ack());
+    assert_eq!(request(r#"{"type":"unsubscribe","channel":"a","id":4}"#), ack());
+    assert_eq!(request(r#"{"type":"subscribe","channel":"c","id":5}"#), ack());
+    // The refused channel really was not subscribed: a publish to a reaches nobody here,
+    // one to c arrives.
+    hub.publish("a", r#""not for you""#);
+    hub.publish("c", r#""for you""#);
+    let m = d.recv("c");
+    assert_eq!(
+        (m["type"].as_str(), m["channel"].as_str()),
+        (Some("message"), Some("c")),
+        "{m:?}"
+    );
 }
 
 #[test]

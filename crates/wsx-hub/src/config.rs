@@ -67,6 +67,9 @@ pub struct Config {
     pub presence_grace: u64,
     /// Most recipients of one `send`. Default 1000.
     pub max_recipients: usize,
+    /// Most channels one connection may be subscribed to at once; a `subscribe` past it
+    /// is refused with `too_large`. Default 1000.
+    pub max_subscriptions: usize,
     /// Seconds between WebSocket keepalive pings to a quiet client. Default 25.
     pub ping_interval: u64,
     /// Seconds an SSE or long-poll session survives without a stream or a poll. Default 60.
@@ -107,6 +110,7 @@ impl Default for Config {
             presence_events: vec!["chat:*".into()],
             presence_grace: 5,
             max_recipients: 1000,
+            max_subscriptions: 1000,
             ping_interval: 25,
             session_timeout: 60,
             poll_timeout: 25,
@@ -204,6 +208,7 @@ impl Config {
             ("max_connections_per_user", self.max_connections_per_user),
             ("max_connections", self.max_connections),
             ("max_recipients", self.max_recipients),
+            ("max_subscriptions", self.max_subscriptions),
         ] {
             if value == 0 {
                 return invalid(key, "at least 1");

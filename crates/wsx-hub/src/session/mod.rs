@@ -579,6 +579,16 @@ impl Session {
             self.ack(id.as_deref(), json!({ "channel": channel, "offset": last }));
             return Ok(());
         }
+        // The inbox is one of them, and does not count.
+        let max = self.hub.config.max_subscriptions;
+        if self.subs.len() > max {
+            self.refuse(Refusal::new(
+                id,
+                ErrorCode::TooLarge,
+                format!("over max_subscriptions ({max} channels on one connection)"),
+            ));
+            return Ok(());
+        }
         // Live deliveries first, history second: nothing can fall between the two.
         self.subscribe_live(&topic);
         let _ = self

@@ -5,10 +5,13 @@
 //! of the channel name, on the path every message takes. A slot's generation changes
 //! when it is reused, so a delivery for an old subscription still in the mailbox after
 //! an unsubscribe is recognised and dropped.
+//!
+//! Finding a subscription by topic (for a command) scans the slots: a connection holds at
+//! most `max_subscriptions` of them, usually a few, and a map beside the slots would cost
+//! every idle connection more than the scan costs a command.
 
 use crate::offset::Offset;
 use crate::topic::Topic;
-use std::collections::HashMap;
 
 /// Where a subscription lives in its session.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -35,13 +38,13 @@ struct Entry {
 #[derive(Debug, Default)]
 pub(crate) struct Subscriptions {
     slots: Vec<Entry>,
-    by_topic: HashMap<Topic, u32>,
+    len: usize,
 }
 
 impl Subscriptions {
     /// Adds a subscription to `topic` (which must not be subscribed) standing at `last`.
     pub(crate) fn insert(&mut self, topic: Topic, last: Offset) -> Slot {
-        debug_assert!(!self.by_topic.contains_key(&topic));
+        debug_assert!(self.index_of(&topic).is_none());
         let index = match self.slots.iter().position(|e| e.sub.is_none()) {
             Some(i) => i,
             None => {
@@ -51,20 +54,28 @@ impl Subscriptions {
         };
         let entry = &mut self.slots[index];
         entry.generation = entry.generation.wrapping_add(1);
-        entry.sub = Some(Subscription {
-            topic: topic.clone(),
-            last,
-        });
-        self.by_topic.insert(topic, index as u32);
+        entry.sub = Some(Subscription { topic, last });
+        self.len += 1;
         Slot {
             index: index as u32,
             generation: entry.generation,
         }
     }
 
+    fn index_of(&self, topic: &Topic) -> Option<usize> {
+        self.slots
+            .iter()
+            .position(|e| e.sub.as_ref().is_some_and(|s| &s.topic == topic))
+    }
+
+    /// How many subscriptions there are.
+    pub(crate) fn len(&self) -> usize {
+        self.len
+    }
+
     pub(crate) fn get_mut(&mut self, topic: &Topic) -> Option<&mut Subscription> {
-        let i = *self.by_topic.get(topic)?;
-        self.slots[i as usize].sub.as_mut()
+        let i = self.index_of(topic)?;
+        self.slots[i].sub.as_mut()
     }
 
     /// The subscription a delivery was made for, if it is still the one in its slot.
@@ -77,8 +88,9 @@ impl Subscriptions {
     }
 
     pub(crate) fn remove(&mut self, topic: &Topic) -> Option<Subscription> {
-        let i = self.by_topic.remove(topic)?;
-        self.slots[i as usize].sub.take()
+        let i = self.index_of(topic)?;
+        self.len -= 1;
+        self.slots[i].sub.take()
     }
 
     /// Every subscription's topic and position.
@@ -92,7 +104,7 @@ impl Subscriptions {
 
     /// Removes everything; the topics that were subscribed.
     pub(crate) fn drain(&mut self) -> Vec<Topic> {
-        self.by_topic.clear();
+        self.len = 0;
         self.slots
             .drain(..)
             .filter_map(|e| e.sub.map(|s| s.topic))
@@ -120,6 +132,7 @@ mod tests {
         );
         assert_eq!(subs.by_slot(b).unwrap().topic, Topic::channel("b"));
         assert_eq!(subs.positions().len(), 1);
+        assert_eq!(subs.len(), 1);
         assert_eq!(subs.drain(), [Topic::channel("b")]);
     }
 }
