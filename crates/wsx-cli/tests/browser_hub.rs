@@ -410,6 +410,20 @@ fn pages_of_another_origin_use_every_transport_when_the_hub_allows_it() {
 }
 
 #[test]
+fn a_reconnect_replaying_what_a_page_has_shows_none_of_it_twice() {
+    let hub = HubServer::start(BIN, &[]);
+    let report = scenario("dedup", &[("hub", hub_url(&hub))], |what| {
+        assert_eq!(what, "disconnect bob");
+        let r = hub.post("/api/disconnect", r#"{"user":"bob"}"#);
+        assert_eq!(r.status, 200, "POST /api/disconnect: {}", r.text());
+        assert_eq!(r.json()["disconnected"].as_u64(), Some(1), "{}", r.text());
+    });
+    let bob = &report["observed"]["bob"];
+    assert_eq!(texts(&bob["message"]), ["r1", "r2", "r3", "r4"]);
+    assert_eq!(texts(&bob["direct"]), ["d1", "d2", "d3"]);
+}
+
+#[test]
 fn a_new_page_resumes_from_the_offsets_an_old_one_stored() {
     let hub = HubServer::start(BIN, &[]);
     let report = scenario("resume", &[("hub", hub_url(&hub))], no_asks);
