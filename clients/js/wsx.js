@@ -81,7 +81,6 @@ function serverList(server) {
 }
 
 function utf8Length(s) {
-  // Only a string that might be near the limit is worth encoding.
   return new TextEncoder().encode(s).length;
 }
 
@@ -739,6 +738,7 @@ export class Client {
       if (this._state === "closed") return this._reject(req, new WsxError("disconnected", "the client is closed"));
       if (req.cmd) {
         const text = JSON.stringify(req.cmd);
+        // A UTF-16 unit is at most 3 bytes: only a text that might be near the limit is encoded.
         req.bytes = text.length * 3 > this._limit - 32 ? utf8Length(text) : text.length;
         if (req.bytes > this._limit - 32) {
           return this._reject(req, new WsxError("too_large", `over ${this._limit} bytes`));
