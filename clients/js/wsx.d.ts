@@ -40,9 +40,9 @@ export interface ConnectOptions {
   token?: string | (() => string | Promise<string>);
   /** Transports to try, in order. Default `["websocket", "sse", "poll"]`. */
   transports?: TransportName[];
-  /** Milliseconds a request may wait, for a connection and for its answer. Default 10000. */
+  /** Milliseconds a request may wait, for a connection and for its answer. Default 10000; 0 or Infinity: no limit. */
   requestTimeout?: number;
-  /** Milliseconds a transport has to deliver the `welcome` before the next one is tried. Default 5000. */
+  /** Milliseconds a transport has to deliver the `welcome` before the next one is tried. Default 5000; 0 or Infinity: no limit. */
   connectTimeout?: number;
   /** Requests that may wait for a connection; past it they reject with `disconnected`. Default 100. */
   queueSize?: number;

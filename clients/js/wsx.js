@@ -86,6 +86,11 @@ function utf8Length(s) {
 
 const sleep = (ms) => new Promise((r) => setTimeout(r, ms));
 
+// setTimeout fires at once for Infinity and past 2^31 - 1 ms: 0 or Infinity means none.
+function timer(fn, ms) {
+  return ms > 0 && Number.isFinite(ms) ? setTimeout(fn, Math.min(ms, 0x7fffffff)) : null;
+}
+
 /** Offsets recently delivered on one channel (or the inbox), to drop a replayed duplicate. */
 class Recent {
   constructor(size) {
@@ -283,13 +288,13 @@ class PollTransport {
   }
   async get(url) {
     const abort = (this.abort = new AbortController());
-    const timer = setTimeout(() => abort.abort(), POLL_DEADLINE);
+    const t = setTimeout(() => abort.abort(), POLL_DEADLINE);
     try {
       const res = await fetch(url, { cache: "no-store", signal: abort.signal });
       const events = res.ok ? await res.json() : null;
       return { res, events };
     } finally {
-      clearTimeout(timer);
+      clearTimeout(t);
     }
   }
   async run(base, params) {
@@ -584,7 +589,7 @@ export class Client {
     this._t = t;
     this._tname = name;
     this._tbase = base;
-    this._welcomeTimer = setTimeout(() => {
+    this._welcomeTimer = timer(() => {
       if (gen !== this._gen || this._open) return;
       t.close();
       this._next("timeout");
@@ -625,14 +630,14 @@ export class Client {
   async _reachable(base) {
     if (typeof fetch !== "function" || typeof AbortController !== "function") return true;
     const abort = new AbortController();
-    const timer = setTimeout(() => abort.abort(), this._o.connectTimeout);
+    const t = timer(() => abort.abort(), this._o.connectTimeout);
     try {
       await fetch(base + "/healthz", { mode: "no-cors", cache: "no-store", signal: abort.signal });
       return true;
     } catch {
       return false;
     } finally {
-      clearTimeout(timer);
+      clearTimeout(t);
     }
   }
 
@@ -650,7 +655,7 @@ export class Client {
     this._retryTimer = setTimeout(() => {
       this._retryTimer = null;
       this._try();
-    }, Math.random() * ceiling);
+    }, Math.min(Math.random() * ceiling, 0x7fffffff));
   }
 
   _onClose(info) {
@@ -744,7 +749,7 @@ export class Client {
           return this._reject(req, new WsxError("too_large", `over ${this._limit} bytes`));
         }
       }
-      req.timer = setTimeout(() => {
+      req.timer = timer(() => {
         const i = this._queue.indexOf(req);
         if (i >= 0) this._queue.splice(i, 1);
         if (req.id) this._inflight.delete(req.id);
@@ -762,7 +767,7 @@ export class Client {
     if (cmd === null) return this._resolve(req, req.local);
     req.id = this._nextId++;
     if (req.internal) {
-      req.timer = setTimeout(() => this._inflight.delete(req.id), this._o.requestTimeout);
+      req.timer = timer(() => this._inflight.delete(req.id), this._o.requestTimeout);
     }
     this._inflight.set(req.id, req);
     const text = JSON.stringify({ ...cmd, id: req.id });
