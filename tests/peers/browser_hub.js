@@ -519,10 +519,16 @@ const scenarios = {
     const alice = await page('alice', args.proxy, opts('alice', { queueSize: 3 }));
     const tina = await page('tina', args.proxy, opts('tina', { requestTimeout: 1500 }), ['WebSocket']);
     const cleo = await page('cleo', args.proxy, opts('cleo'));
-    await Promise.all([bob, alice, tina, cleo].map((p) => p.open()));
-    await subscribed([bob, alice], 'room');
+    const ivy = await page('ivy', args.proxy, opts('ivy'));
+    await Promise.all([bob, alice, tina, cleo, ivy].map((p) => p.open()));
+    await subscribed([bob, alice, ivy], 'room');
+    // In flight when the connection goes: what the proxy swallows never reaches the hub.
+    await ask('stall');
+    await ivy.start('i1', 'publish', 'room', { text: 'lost in flight' });
+    await ivy.start('i2', 'presence', 'room');
+    await ivy.start('i3', 'subscribe', 'room3');
     await ask('proxy down');
-    for (const p of [alice, tina, cleo]) await p.until(`${p.name} notices`, (log, c) => c.state === 'reconnecting');
+    for (const p of [alice, tina, cleo, ivy]) await p.until(`${p.name} notices`, (log, c) => c.state === 'reconnecting');
     await alice.start('p1', 'publish', 'room', { text: 'queued 1' });
     await alice.start('p2', 'subscribe', 'room2');
     await alice.start('p3', 'send', ['bob'], { text: 'queued direct' });
@@ -537,6 +543,12 @@ const scenarios = {
     r.p1 = await alice.result('p1');
     r.p2 = await alice.result('p2');
     r.p3 = await alice.result('p3');
+    r.i1 = await ivy.result('i1');
+    r.i2 = await ivy.result('i2');
+    r.i3 = await ivy.result('i3');
+    check('a publish in flight: disconnected', r.i1.err && r.i1.err.code === 'disconnected', r.i1);
+    check('a presence in flight: sent again', r.i2.ok && r.i2.ok.users.includes('ivy') && r.i2.ok.users.includes('bob'), r.i2);
+    check('a subscribe in flight: sent again', r.i3.ok && r.i3.ok.channel === 'room3', r.i3);
     check('the queued publish completes', r.p1.ok && typeof r.p1.ok.offset === 'string', r.p1);
     check('the queued subscribe completes', r.p2.ok && r.p2.ok.channel === 'room2', r.p2);
     check('the queued send completes', r.p3.ok && typeof r.p3.ok.offsets.bob === 'string', r.p3);
@@ -551,6 +563,7 @@ const scenarios = {
     const b = await bob.log();
     check('bob: the queued ones, once, from alice', b.message.filter((m) => m.data.text === 'queued 1').length === 1 && b.message.find((m) => m.data.text === 'queued 1').from === 'alice' && b.direct.length === 1 && b.direct[0].from === 'alice', b);
     check('the overflow never went out', !b.message.some((m) => m.data.text === 'one too many'), b.message);
+    check('the swallowed publish never arrived', !b.message.some((m) => m.data.text === 'lost in flight'), b.message);
     const c = await cleo.log();
     check('cleo closed', c.state[c.state.length - 1] === 'closed', c.state);
     report.observed = { results: r, bob: b, alice: await alice.log(), cleo: c };

@@ -51,6 +51,8 @@ struct ProxyShared {
     eaten: AtomicUsize,
     /// Connections refused while down.
     refused: AtomicUsize,
+    /// While set, what clients send is dropped: requests in flight that never arrive.
+    stalled: AtomicBool,
     stop: AtomicBool,
 }
 
@@ -69,6 +71,7 @@ impl Proxy {
             sockets: Mutex::new(Vec::new()),
             eaten: AtomicUsize::new(0),
             refused: AtomicUsize::new(0),
+            stalled: AtomicBool::new(false),
             stop: AtomicBool::new(false),
         });
         let s = shared.clone();
@@ -84,7 +87,7 @@ impl Proxy {
                     continue;
                 }
                 let s = s.clone();
-                std::thread::spawn(move || relay(conn, upstream, &s));
+                std::thread::spawn(move || relay(conn, upstream, s));
             }
         });
         Proxy { addr, shared }
@@ -103,7 +106,13 @@ impl Proxy {
     }
 
     fn up(&self) {
+        self.shared.stalled.store(false, Ordering::SeqCst);
         *self.shared.mode.lock().unwrap() = Mode::Relay;
+    }
+
+    /// Drops what the clients send from now on (until [`up`](Self::up)).
+    fn stall(&self) {
+        self.shared.stalled.store(true, Ordering::SeqCst);
     }
 
     fn eaten(&self) -> usize {
@@ -133,8 +142,8 @@ fn keep(shared: &ProxyShared, s: &TcpStream) {
 
 /// One client connection: its first request line decides whether it is eaten, then
 /// bytes flow both ways until either side ends.
-fn relay(mut client: TcpStream, upstream: SocketAddr, shared: &ProxyShared) {
-    keep(shared, &client);
+fn relay(mut client: TcpStream, upstream: SocketAddr, shared: Arc<ProxyShared>) {
+    keep(&shared, &client);
     let _ = client.set_read_timeout(Some(Duration::from_secs(60)));
     let mut head = Vec::new();
     let mut buf = [0u8; 4096];
@@ -172,7 +181,7 @@ fn relay(mut client: TcpStream, upstream: SocketAddr, shared: &ProxyShared) {
         let _ = client.shutdown(Shutdown::Both);
         return;
     };
-    keep(shared, &server);
+    keep(&shared, &server);
     if server.write_all(&head).is_err() {
         return;
     }
@@ -180,7 +189,15 @@ fn relay(mut client: TcpStream, upstream: SocketAddr, shared: &ProxyShared) {
         return;
     };
     let up = std::thread::spawn(move || {
-        let _ = std::io::copy(&mut client_r, &mut server_w);
+        let mut buf = [0u8; 16 << 10];
+        while let Ok(n @ 1..) = client_r.read(&mut buf) {
+            if shared.stalled.load(Ordering::SeqCst) {
+                continue;
+            }
+            if server_w.write_all(&buf[..n]).is_err() {
+                break;
+            }
+        }
         let _ = server_w.shutdown(Shutdown::Write);
     });
     let _ = std::io::copy(&mut server, &mut client);
@@ -524,6 +541,7 @@ fn requests_made_while_disconnected_wait_or_reject() {
     let proxy = Proxy::start(hub.addr(), Mode::Relay);
     let args = [("hub", hub_url(&hub)), ("proxy", proxy.url())];
     let report = scenario("queue", &args, |what| match what {
+        "stall" => proxy.stall(),
         "proxy down" => proxy.down(),
         "proxy up" => proxy.up(),
         other => panic!("unexpected ask {other:?}"),
@@ -534,6 +552,8 @@ fn requests_made_while_disconnected_wait_or_reject() {
     assert_eq!(r["overflow"]["err"]["code"].as_str(), Some("disconnected"));
     assert_eq!(r["timeout"]["err"]["code"].as_str(), Some("timeout"));
     assert_eq!(r["closed"]["err"]["code"].as_str(), Some("disconnected"));
+    assert_eq!(r["i1"]["err"]["code"].as_str(), Some("disconnected"));
+    assert_eq!(r["i3"]["ok"]["channel"].as_str(), Some("room3"));
     let bob = &report["observed"]["bob"];
     assert_eq!(texts(&bob["message"]), ["queued 1"]);
     assert_eq!(texts(&bob["direct"]), ["queued direct"]);
