@@ -68,6 +68,13 @@ async function setup(options) {
     delete options.asyncToken;
     options.token = () => new Promise((res) => setTimeout(() => res(t), 10));
   }
+  // Successive tokens, one per connection attempt, the last one repeated.
+  if (options.tokens) {
+    const ts = options.tokens;
+    delete options.tokens;
+    window.tokenCalls = 0;
+    options.token = () => ts[Math.min(window.tokenCalls++, ts.length - 1)];
+  }
   const log = { message: [], direct: [], presence: [], gap: [], state: [], welcome: [], error: [], disconnect: [] };
   const c = connect(options);
   for (const k of Object.keys(log)) c.on(k, (e) => log[k].push(e));
@@ -383,7 +390,11 @@ const scenarios = {
     const alice = await page('alice', args.hub, { token: token('alice', { channels: ['room', 'chat:*'] }) });
     const carol = await page('carol', args.hub, { asyncToken: token('carol') }, ['WebSocket']);
     const bob = await page('bob', args.hub, { token: token('bob') });
-    await Promise.all([alice, carol, bob].map((p) => p.open()));
+    // Tom's first token expires while he is connected (the hub runs with no leeway).
+    const short = hs256(args.secret, { sub: 'tom', exp: Math.floor(Date.now() / 1000) + 8 });
+    const tom = await page('tom', args.hub, { tokens: [short, token('tom')], backoffCap: 1000 });
+    await Promise.all([alice, carol, bob, tom].map((p) => p.open()));
+    await subscribed([tom], 'room');
     check('users from the tokens', (await alice.get('user')) === 'alice' && (await carol.get('user')) === 'carol', null);
     await subscribed([alice, bob], 'room');
     const r = {};
@@ -421,7 +432,13 @@ const scenarios = {
     check('alice saw a 1009 close', a.disconnect.some((d) => d.code === 1009), a.disconnect);
     check('the big messages never arrived', (await bob.texts('room')).join() === 'still here', await bob.texts('room'));
     r.aliceRoomSub = ok(await alice.call('subscribe', 'room'), 'subscribe room');
-    report.observed = { results: r, alice: a };
+    await tom.until('tom is closed with 4001 and back', (log, c) => log.disconnect.some((d) => d.code === 4001) && log.welcome.length === 2 && c.state === 'open');
+    ok(await bob.call('publish', 'room', { text: 'for tom' }), 'publish for tom');
+    await tom.until('tom, resubscribed, gets it', hasText, 'for tom');
+    const tomLog = await tom.log();
+    check('tom asked for a token again', (await tom.p.evaluate(() => window.tokenCalls)) >= 2, null);
+    check('tom: once', tomLog.message.filter((m) => m.data.text === 'for tom').length === 1, tomLog.message);
+    report.observed = { results: r, alice: a, tom: tomLog };
   },
 
   // Pages from another origin use a hub that allows it (CORS on the fallbacks).

@@ -514,6 +514,8 @@ fn server_refusals_reject_with_the_server_code() {
         &[
             "--jwt-secret",
             secret,
+            "--jwt-leeway",
+            "0",
             "--max-recipients",
             "2",
             "--max-message-size",
@@ -533,6 +535,14 @@ fn server_refusals_reject_with_the_server_code() {
     ] {
         assert_eq!(r[key]["err"]["code"].as_str(), Some(code), "{key}: {:?}", r[key]);
     }
+    let tom = &report["observed"]["tom"];
+    let codes: Vec<_> = tom["disconnect"]
+        .as_array()
+        .iter()
+        .filter_map(|d| d["code"].as_u64())
+        .collect();
+    assert!(codes.contains(&4001), "tom's token expired: {codes:?}");
+    assert!(texts(&tom["message"]).contains(&"for tom".to_owned()));
 }
 
 #[test]
