@@ -168,6 +168,22 @@ class Emulation {
     this.stopped = true;
     if (this.abort) this.abort.abort();
   }
+  /**
+   * Tells the hub this session is over, so that it does not linger (in presence too)
+   * until the hub's session_timeout: no socket closing says so for a fallback. A beacon
+   * survives the page unloading; whether it arrives does not matter otherwise.
+   */
+  bye() {
+    if (this.said) return;
+    this.said = true;
+    const body = '{"type":"disconnect"}';
+    try {
+      if (globalThis.navigator && typeof navigator.sendBeacon === "function" && navigator.sendBeacon(this.url, body)) return;
+      fetch(this.url, { method: "POST", body, keepalive: true, cache: "no-store" }).catch(() => {});
+    } catch {
+      // nothing to do: the session times out on the hub
+    }
+  }
   take() {
     if (this.singles > 0) {
       this.singles--;
@@ -268,7 +284,13 @@ class SseTransport {
     this.done = true;
     this.es.onmessage = this.es.onerror = null;
     this.es.close();
-    if (this.commands) this.commands.stop();
+    if (this.commands) {
+      this.commands.stop();
+      this.commands.bye();
+    }
+  }
+  bye() {
+    if (this.commands) this.commands.bye();
   }
   end(info) {
     if (this.done) return;
@@ -349,7 +371,13 @@ class PollTransport {
   close() {
     this.done = true;
     if (this.abort) this.abort.abort();
-    if (this.commands) this.commands.stop();
+    if (this.commands) {
+      this.commands.stop();
+      this.commands.bye();
+    }
+  }
+  bye() {
+    if (this.commands) this.commands.bye();
   }
   end(info) {
     if (this.done) return;
@@ -415,7 +443,16 @@ export class Client {
         this._try();
       }
     };
-    if (typeof globalThis.addEventListener === "function") globalThis.addEventListener("online", this._onOnline);
+    // A page going away ends its fallback session on the hub at once (a WebSocket's
+    // close says so by itself); a page restored from the back-forward cache reconnects
+    // and recovers by offset, like after any other disconnect.
+    this._onPageHide = () => {
+      if (this._t && typeof this._t.bye === "function") this._t.bye();
+    };
+    if (typeof globalThis.addEventListener === "function") {
+      globalThis.addEventListener("online", this._onOnline);
+      globalThis.addEventListener("pagehide", this._onPageHide);
+    }
     // Listeners added right after connect() still see the first state.
     queueMicrotask(() => {
       if (this._state === "closed") return;
@@ -547,7 +584,10 @@ export class Client {
     this._t = null;
     this._open = false;
     this.transport = null;
-    if (typeof globalThis.removeEventListener === "function") globalThis.removeEventListener("online", this._onOnline);
+    if (typeof globalThis.removeEventListener === "function") {
+      globalThis.removeEventListener("online", this._onOnline);
+      globalThis.removeEventListener("pagehide", this._onPageHide);
+    }
     const waiting = [...this._queue, ...this._inflight.values()];
     this._queue = [];
     this._inflight.clear();

@@ -254,6 +254,30 @@ const scenarios = {
     report.observed = { transports, logs };
   },
 
+  // A fallback client that goes away (close(), or its page navigating away) ends its
+  // session on the hub at once, so its user leaves presence after the hub's grace. The
+  // hub runs with a session_timeout far beyond the waits here.
+  async leaving() {
+    const wendy = await page('wendy', args.hub, { user: 'wendy' });
+    const sam = await page('sam', args.hub, { user: 'sam' }, ['WebSocket']);
+    const pat = await page('pat', args.hub, { user: 'pat' }, ['WebSocket', 'EventSource']);
+    const all = [wendy, sam, pat];
+    await Promise.all(all.map((p) => p.open()));
+    await subscribed(all, 'chat:bye');
+    const saw = (log, c, [user, event]) =>
+      log.presence.some((e) => e.channel === 'chat:bye' && e.user === user && e.event === event);
+    await wendy.until('sam and pat join', (log, c) =>
+      ['sam', 'pat'].every((u) => log.presence.some((e) => e.user === u && e.event === 'join')));
+    await sam.p.evaluate(() => window.wsx.c.close());
+    await wendy.until('sam leaves after close()', saw, ['sam', 'leave']);
+    // A navigation fires pagehide: the client's beacon ends the poll session.
+    await pat.p.goto(`${args.hub}/healthz`, { timeout: WAIT_MS });
+    await wendy.until('pat leaves after the page went away', saw, ['pat', 'leave']);
+    const users = ok(await wendy.call('presence', 'chat:bye'), 'presence').users;
+    check('only wendy is left', JSON.stringify(users) === '["wendy"]', users);
+    report.observed = { presence: (await wendy.log()).presence, users };
+  },
+
   // A direct message reaches every tab of its user, whatever the transport, and no one else.
   async direct() {
     const tabs = [

@@ -359,6 +359,21 @@ fn without_websocket_sse_and_without_eventsource_long_polling() {
 }
 
 #[test]
+fn a_fallback_client_that_goes_away_leaves_presence_without_waiting_for_the_session_timeout() {
+    let hub = HubServer::start(BIN, &["--presence-grace", "1", "--session-timeout", "600"]);
+    let report = scenario("leaving", &[("hub", hub_url(&hub))], no_asks);
+    let o = &report["observed"];
+    assert_eq!(o["users"].strings(), ["wendy"]);
+    let leaves: Vec<_> = o["presence"]
+        .as_array()
+        .iter()
+        .filter(|e| e["event"].as_str() == Some("leave"))
+        .map(|e| e["user"].as_str().unwrap_or("?").to_owned())
+        .collect();
+    assert_eq!(leaves, ["sam", "pat"]);
+}
+
+#[test]
 fn a_direct_message_reaches_every_tab_of_its_user_and_no_one_else() {
     let hub = HubServer::start(BIN, &[]);
     let report = scenario("direct", &[("hub", hub_url(&hub))], no_asks);

@@ -8,12 +8,14 @@
 //!   event comes; a lost response is fetched again by repeating the old cursor;
 //! - `POST /emulation` with one object and with an array: 202, commands applied in
 //!   order, their acks and errors on the session's stream;
-//! - an unknown session: 404 on `/poll` and `/emulation`.
+//! - an unknown session: 404 on `/poll` and `/emulation`;
+//! - the `disconnect` command ends a fallback session at once (and its user's presence
+//!   after the grace, not after `session_timeout`), and closes a WebSocket with 1000.
 
 use wsx_test_support as support;
 
 use std::time::Duration;
-use support::hub::{HubServer, PollSession, Sse, emulate};
+use support::hub::{Driver, HubServer, PollSession, Sse, emulate};
 use support::json::Json;
 
 fn serve(flags: &[&str]) -> HubServer {
@@ -437,6 +439,56 @@ fn disconnect_ends_a_long_poll_session() {
         );
     }
     assert_eq!(poll.emulate(r#"{"type":"presence","channel":"x"}"#).status, 404);
+}
+
+#[test]
+fn the_disconnect_command_ends_a_fallback_session_and_its_presence_at_once() {
+    // A session_timeout far beyond the step timeout: the leave below can only come
+    // from the disconnect.
+    let hub = serve(&["--presence-grace", "1", "--session-timeout", "600"]);
+    let mut bob = Driver::python();
+    bob.open("bob", &hub.ws_url("user=bob"));
+    bob.send("bob", r#"{"type":"subscribe","channel":"chat:x","id":1}"#);
+    assert_eq!(bob.recv_type("bob", "ack").0["id"].as_u64(), Some(1));
+    let (mut poll, _) = PollSession::start(hub.addr(), "user=alice").unwrap();
+    assert_eq!(
+        poll.emulate(r#"{"type":"subscribe","channel":"chat:x","id":1}"#)
+            .status,
+        202
+    );
+    poll.poll_until(|e| e["type"].as_str() == Some("ack"));
+    // bob's own join came first.
+    let join = loop {
+        let (e, _) = bob.recv_type("bob", "presence");
+        if e["user"].as_str() != Some("bob") {
+            break e;
+        }
+    };
+    assert_eq!(
+        (join["event"].as_str(), join["user"].as_str()),
+        (Some("join"), Some("alice"))
+    );
+    assert_eq!(poll.emulate(r#"{"type":"disconnect"}"#).status, 202);
+    let deadline = std::time::Instant::now() + support::STEP_TIMEOUT;
+    while poll.poll_raw(None).status != 404 {
+        assert!(
+            std::time::Instant::now() < deadline,
+            "the session outlived its disconnect"
+        );
+    }
+    let (leave, _) = bob.recv_type("bob", "presence");
+    assert_eq!(
+        (leave["event"].as_str(), leave["user"].as_str()),
+        (Some("leave"), Some("alice"))
+    );
+    // Over a WebSocket: the ack, then a close with 1000.
+    bob.send("bob", r#"{"type":"disconnect","id":"bye"}"#);
+    let (code, _, texts) = bob.closed("bob", support::STEP_TIMEOUT);
+    assert_eq!(code, 1000);
+    assert!(
+        texts.iter().any(|t| t.contains(r#""bye""#)),
+        "no ack before the close: {texts:?}"
+    );
 }
 
 #[test]

@@ -96,6 +96,7 @@ impl Refusal {
 
 /// What a client asks. `id`, when present, is echoed in the `ack` or `error` answer.
 #[derive(Debug, Clone)]
+#[non_exhaustive]
 pub enum Command {
     /// Receive a channel's messages, after replaying what followed `since`.
     Subscribe {
@@ -138,6 +139,13 @@ pub enum Command {
         /// The channel.
         channel: String,
     },
+    /// End this session now: what a fallback client says when it goes away, since no
+    /// socket closing tells the server (otherwise its session lingers until
+    /// `session_timeout`, and its user with it in presence).
+    Disconnect {
+        /// Echoed in the answer, sent before the session ends.
+        id: Option<Box<RawValue>>,
+    },
 }
 
 impl Command {
@@ -148,7 +156,8 @@ impl Command {
             | Command::Unsubscribe { id, .. }
             | Command::Publish { id, .. }
             | Command::Send { id, .. }
-            | Command::Presence { id, .. } => id.as_deref(),
+            | Command::Presence { id, .. }
+            | Command::Disconnect { id } => id.as_deref(),
         }
     }
 }
@@ -221,6 +230,7 @@ pub fn parse_command(text: &str, max_recipients: usize) -> Result<Command, Refus
             let (id, channel) = channel(id)?;
             Command::Presence { id, channel }
         }
+        "disconnect" => Command::Disconnect { id },
         "send" => {
             let Some(to) = to else {
                 return bad(id, "missing \"to\"".into());

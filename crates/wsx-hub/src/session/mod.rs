@@ -535,6 +535,10 @@ impl Session {
                 }
                 Ok(())
             }
+            Command::Disconnect { id } => {
+                self.ack(id.as_deref(), json!({}));
+                Err(End(1000, "client disconnected"))
+            }
         }
     }
 
