@@ -33,6 +33,9 @@ use tokio::net::TcpStream;
 use tokio::sync::Semaphore;
 use tokio::time::Instant;
 
+/// `SO_RCVBUF` of a stalled subscriber (the kernel doubles it, and keeps a minimum).
+const STALLED_RECV_BUFFER: usize = 4096;
+
 #[derive(Debug, clap::Args)]
 pub struct Args {
     /// What the server is, and so how to subscribe and publish.
@@ -84,7 +87,8 @@ pub struct Args {
     sources: u8,
     /// Subscribers (among the N) that never read once subscribed: a server must cut them
     /// off or drop what they cannot take, without slowing the others down. Spread evenly
-    /// over the subscribers; the results count only the others.
+    /// over the subscribers, each with a 4 KiB receive buffer; the results count only the
+    /// others.
     #[arg(long, default_value_t = 0)]
     stalled: usize,
     /// Seconds to wait for all deliveries of a phase before giving up.
@@ -281,7 +285,10 @@ pub async fn run(args: Args) -> anyhow::Result<Report> {
     for (i, j) in joining.into_iter().enumerate() {
         let (stream, buf) = j.await??;
         if stalled > 0 && i % stall_every == 0 && unread.len() < stalled {
-            // Held open, never read: its socket buffers fill and stay full.
+            // Held open, never read: its socket buffers fill and stay full. A small
+            // receive buffer (as on a slow phone link), so that the server's own limits,
+            // not megabytes of loopback buffering, decide what happens to it.
+            let _ = socket2::SockRef::from(&stream).set_recv_buffer_size(STALLED_RECV_BUFFER);
             unread.push(stream);
             continue;
         }
