@@ -377,6 +377,15 @@ impl ClientBuilder {
                     }
                     Ok(None) => continue,
                     Err(wsx_proto::Error::UnexpectedStatus(status)) => {
+                        // The body may follow the head in later segments: wait for the
+                        // excerpt's worth of it, briefly, so the error says why.
+                        let more = async {
+                            while body_len(&buf) < EXCERPT
+                                && stream.read_buf(&mut buf).await.is_ok_and(|n| n > 0)
+                            {
+                            }
+                        };
+                        let _ = tokio::time::timeout(REFUSAL_BODY_WAIT, more).await;
                         return Err(Error::Rejected {
                             status,
                             reason: response_body_excerpt(&buf),
@@ -392,13 +401,25 @@ impl ClientBuilder {
     }
 }
 
+/// How much of a refusal's body goes into the error message.
+const EXCERPT: usize = 200;
+/// How long to wait for that much of it after the head.
+const REFUSAL_BODY_WAIT: Duration = Duration::from_millis(500);
+
+fn body_of(buf: &[u8]) -> &[u8] {
+    buf.windows(4)
+        .position(|w| w == b"\r\n\r\n")
+        .map_or(&[][..], |i| &buf[i + 4..])
+}
+
+fn body_len(buf: &[u8]) -> usize {
+    body_of(buf).len()
+}
+
 /// The start of a refusal's body, for the error message.
 fn response_body_excerpt(buf: &[u8]) -> String {
-    let body = buf
-        .windows(4)
-        .position(|w| w == b"\r\n\r\n")
-        .map_or(&[][..], |i| &buf[i + 4..]);
-    String::from_utf8_lossy(&body[..body.len().min(200)])
+    let body = body_of(buf);
+    String::from_utf8_lossy(&body[..body.len().min(EXCERPT)])
         .trim()
         .to_owned()
 }
