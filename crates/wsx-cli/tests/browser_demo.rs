@@ -26,11 +26,10 @@
 use wsx_test_support as support;
 
 use std::io::Write as _;
-use std::net::SocketAddr;
 use std::path::{Path, PathBuf};
 use std::process::Command;
 use std::time::{Duration, Instant};
-use support::hub::request;
+use support::hub::{HubServer, request};
 use support::json::Json;
 use support::{
     INSTALL_HINT, Peer, STEP_TIMEOUT, TempDir, peer_script, peers_dir, repo_root, require_node_module,
@@ -43,38 +42,6 @@ const HISTORY: usize = 50;
 const FLOOD: usize = 60;
 /// The whole browser scenario (the driver's own deadline is 150 s).
 const DRIVER_TIMEOUT: Duration = Duration::from_secs(170);
-
-/// `wsx serve --listen LISTEN` (none of the machine's `WSX_*` variables), once it printed
-/// its address.
-fn serve(listen: &str) -> (Peer, SocketAddr) {
-    let mut cmd = Command::new(env!("CARGO_BIN_EXE_wsx"));
-    // A leave is announced 1 s (not 5) after the last unsubscribe: the test waits less.
-    cmd.args(["serve", "--listen", listen, "--presence-grace", "1"])
-        .args(["--history-size", &HISTORY.to_string()])
-        .env("RUST_LOG", "warn");
-    for (k, _) in std::env::vars() {
-        if k.starts_with("WSX_") {
-            cmd.env_remove(k);
-        }
-    }
-    support::without_proxy_env(&mut cmd);
-    let peer = Peer::spawn("wsx serve", cmd);
-    let line = peer.line(STEP_TIMEOUT);
-    let addr = line
-        .strip_prefix("listening on ")
-        .and_then(|a| a.parse().ok())
-        .unwrap_or_else(|| panic!("wsx serve's first line is {line:?}; stderr:\n{}", peer.stderr()));
-    (peer, addr)
-}
-
-/// The same server again on `addr` after a kill: a new process, a new epoch of history.
-/// (The port is free again at once: the listener sets `SO_REUSEADDR`.)
-fn restart(server: &mut Peer, addr: SocketAddr) -> Peer {
-    server.kill();
-    let (peer, again) = serve(&addr.to_string());
-    assert_eq!(again, addr, "the restarted server's address");
-    peer
-}
 
 fn check<'a>(report: &'a Json, name: &str) -> &'a Json {
     let v = &report["checks"][name];
@@ -124,7 +91,12 @@ fn the_demo_page_chats_over_every_transport_and_notes_gaps_in_plain_words() {
         Path::new(CHROMIUM).exists(),
         "{CHROMIUM} is missing\n{INSTALL_HINT}"
     );
-    let (mut server, addr) = serve("127.0.0.1:0");
+    // A leave is announced 1 s (not 5) after the last unsubscribe, so the test waits
+    // less; a short history, for a trimmed gap.
+    let history = HISTORY.to_string();
+    let flags = ["--presence-grace", "1", "--history-size", &history];
+    let mut server = HubServer::start(env!("CARGO_BIN_EXE_wsx"), &flags);
+    let addr = server.addr();
 
     // The page served is the one in the repository.
     let index = request(addr, "GET", "/", &[], b"");
@@ -219,7 +191,8 @@ fn the_demo_page_chats_over_every_transport_and_notes_gaps_in_plain_words() {
             // What the pages published, as the server holds it: `{text}` objects, with
             // their senders.
             history = Some(request(addr, "GET", "/api/history/chat:lobby", &[], b"").json());
-            server = restart(&mut server, addr);
+            server.kill();
+            server = HubServer::start_at(env!("CARGO_BIN_EXE_wsx"), addr, &flags);
             writeln!(stdin, "restarted")
                 .and_then(|()| stdin.flush())
                 .expect("tell the driver the server restarted");

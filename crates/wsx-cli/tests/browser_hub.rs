@@ -207,34 +207,6 @@ fn relay(mut client: TcpStream, upstream: SocketAddr, shared: Arc<ProxyShared>) 
 
 // ---- the hub, restarted on its port -------------------------------------------------------------
 
-/// `wsx serve --listen ADDR` on a given address (a restart on the same port), once the
-/// port can be bound again.
-fn serve_on(addr: SocketAddr) -> Peer {
-    let deadline = Instant::now() + STEP_TIMEOUT;
-    while let Err(e) = TcpListener::bind(addr) {
-        assert!(Instant::now() < deadline, "{addr} stays taken: {e}");
-        std::thread::sleep(Duration::from_millis(100));
-    }
-    let mut cmd = Command::new(BIN);
-    cmd.args(["serve", "--listen", &addr.to_string()])
-        .env("RUST_LOG", "warn");
-    for (k, _) in std::env::vars() {
-        if k.starts_with("WSX_") {
-            cmd.env_remove(k);
-        }
-    }
-    support::without_proxy_env(&mut cmd);
-    let peer = Peer::spawn("wsx serve (restarted)", cmd);
-    let line = peer.line(STEP_TIMEOUT);
-    assert_eq!(
-        line,
-        format!("listening on {addr}"),
-        "the restarted hub; stderr:\n{}",
-        peer.stderr()
-    );
-    peer
-}
-
 // ---- the driver ---------------------------------------------------------------------------
 
 /// Runs `browser_hub.js SCENARIO ARGS…`, answering each `ask WHAT` line with `act(WHAT)`
@@ -396,7 +368,7 @@ fn the_pages_reconnect_and_resubscribe_when_the_hub_restarts_on_its_port() {
         hub.terminate();
         let status = hub.wait(STEP_TIMEOUT);
         assert!(status.success(), "wsx serve exited with {status} on SIGTERM");
-        restarted = Some(serve_on(addr));
+        restarted = Some(HubServer::start_at(BIN, addr, &[]));
     });
     assert!(restarted.is_some(), "the driver never asked for the restart");
     let o = &report["observed"];

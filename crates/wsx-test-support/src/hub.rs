@@ -44,8 +44,25 @@ impl HubServer {
     /// [`start`](Self::start) with these environment variables (`WSX_<NAME>` settings);
     /// none of the machine's `WSX_*` variables leak in.
     pub fn start_with_env(bin: &str, flags: &[&str], env: &[(&str, &str)]) -> HubServer {
+        HubServer::spawn(bin, "127.0.0.1:0", flags, env)
+    }
+
+    /// [`start`](Self::start) on `addr`: the same hub again on its port after a stop (a
+    /// new process, so a new epoch of history), once the port can be bound again.
+    pub fn start_at(bin: &str, addr: SocketAddr, flags: &[&str]) -> HubServer {
+        let deadline = Instant::now() + STEP_TIMEOUT;
+        while let Err(e) = std::net::TcpListener::bind(addr) {
+            assert!(Instant::now() < deadline, "{addr} stays taken: {e}");
+            std::thread::sleep(Duration::from_millis(100));
+        }
+        let hub = HubServer::spawn(bin, &addr.to_string(), flags, &[]);
+        assert_eq!(hub.addr, addr, "the hub restarted on another address");
+        hub
+    }
+
+    fn spawn(bin: &str, listen: &str, flags: &[&str], env: &[(&str, &str)]) -> HubServer {
         let mut cmd = Command::new(bin);
-        cmd.args(["serve", "--listen", "127.0.0.1:0"])
+        cmd.args(["serve", "--listen", listen])
             .args(flags)
             .env("RUST_LOG", "warn");
         for (k, _) in std::env::vars() {
