@@ -447,11 +447,16 @@ fn a_subscribe_without_since_delivers_everything_after_its_acks_offset() {
     let publisher = {
         let (stop_at, published) = (stop_at.clone(), published.clone());
         std::thread::spawn(move || {
+            // At most ~1,000/s for at most 90 s: history (100,000) keeps all of it however
+            // long a loaded machine takes to subscribe, and the publisher is still going
+            // when it does (a fixed count could run out first).
+            let give_up = Instant::now() + Duration::from_secs(90);
             let mut n = 0;
-            while n < stop_at.load(Ordering::SeqCst) && n < 50_000 {
+            while n < stop_at.load(Ordering::SeqCst) && Instant::now() < give_up {
                 publish(addr, "live", &format!(r#"{{"n":{n}}}"#));
                 n += 1;
                 published.store(n, Ordering::SeqCst);
+                std::thread::sleep(Duration::from_millis(1));
             }
         })
     };
