@@ -22,16 +22,18 @@ if [ "${WSX_SKIP_AUTOBAHN:-0}" != 1 ]; then
   cargo build --release -p wsx-proto --example echo_std
   cargo build --release -p wsx --example autobahn_client
   cargo build --release -p wsx-cli
+  # Where cargo put them (CARGO_TARGET_DIR, when set, moves the target directory).
+  bin="${CARGO_TARGET_DIR:-target}/release"
   # wstest is single-threaded Python: the three suites run side by side, each on its own
   # free port and report directory, and each diffs against its committed expectations.
   mkdir -p autobahn/reports
-  SERVER_CMD='target/release/examples/echo_std 127.0.0.1:{PORT}' \
+  SERVER_CMD="$bin/examples/echo_std 127.0.0.1:{PORT}" \
     EXPECTED=autobahn/expected-server.json REPORT_DIR=autobahn/reports/server-echo_std \
     autobahn/run.sh server > autobahn/reports/server-echo_std.log 2>&1 & p1=$!
-  SERVER_CMD='target/release/wsx echo --listen 127.0.0.1:{PORT}' \
+  SERVER_CMD="$bin/wsx echo --listen 127.0.0.1:{PORT}" \
     EXPECTED=autobahn/expected-server-wsx.json REPORT_DIR=autobahn/reports/server-wsx \
     autobahn/run.sh server > autobahn/reports/server-wsx.log 2>&1 & p2=$!
-  CLIENT_CMD='target/release/examples/autobahn_client {URL}' \
+  CLIENT_CMD="$bin/examples/autobahn_client {URL}" \
     EXPECTED=autobahn/expected-client.json REPORT_DIR=autobahn/reports/client \
     autobahn/run.sh client > autobahn/reports/client.log 2>&1 & p3=$!
   failed=0
