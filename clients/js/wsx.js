@@ -258,32 +258,23 @@ class Emulation {
   }
 }
 
-class SseTransport {
-  constructor(base, params, hooks) {
-    if (typeof EventSource !== "function") throw new Error("no EventSource in this browser");
+/**
+ * What the SSE and long-poll transports share: a stream of events from the hub, and
+ * commands POSTed to /emulation once the welcome names the session. Subclasses stop
+ * their stream in closeStream().
+ */
+class FallbackTransport {
+  constructor(hooks) {
     this.hooks = hooks;
     this.done = false;
     this.commands = null;
-    const es = (this.es = new EventSource(endpoint(base, "/sse", params)));
-    es.onmessage = (e) => {
-      const ev = parse(e.data);
-      if (!ev || this.done) return;
-      if (!this.commands && ev.type === "welcome") {
-        this.commands = new Emulation(base, ev.session, hooks, (info) => this.end(info));
-      }
-      hooks.event(ev);
-    };
-    // EventSource would reconnect by itself, but to a URL with a stale inbox `since`: the
-    // client reconnects instead, with its current offsets.
-    es.onerror = () => this.end({ reason: "event stream failed" });
   }
   send(text) {
     if (this.commands) this.commands.push(text);
   }
   close() {
     this.done = true;
-    this.es.onmessage = this.es.onerror = null;
-    this.es.close();
+    this.closeStream();
     if (this.commands) {
       this.commands.stop();
       this.commands.bye();
@@ -299,12 +290,33 @@ class SseTransport {
   }
 }
 
-class PollTransport {
+class SseTransport extends FallbackTransport {
+  constructor(base, params, hooks) {
+    if (typeof EventSource !== "function") throw new Error("no EventSource in this browser");
+    super(hooks);
+    const es = (this.es = new EventSource(endpoint(base, "/sse", params)));
+    es.onmessage = (e) => {
+      const ev = parse(e.data);
+      if (!ev || this.done) return;
+      if (!this.commands && ev.type === "welcome") {
+        this.commands = new Emulation(base, ev.session, hooks, (info) => this.end(info));
+      }
+      hooks.event(ev);
+    };
+    // EventSource would reconnect by itself, but to a URL with a stale inbox `since`: the
+    // client reconnects instead, with its current offsets.
+    es.onerror = () => this.end({ reason: "event stream failed" });
+  }
+  closeStream() {
+    this.es.onmessage = this.es.onerror = null;
+    this.es.close();
+  }
+}
+
+class PollTransport extends FallbackTransport {
   constructor(base, params, hooks) {
     if (typeof fetch !== "function") throw new Error("no fetch in this browser");
-    this.hooks = hooks;
-    this.done = false;
-    this.commands = null;
+    super(hooks);
     this.abort = null;
     this.run(base, params);
   }
@@ -365,24 +377,8 @@ class PollTransport {
       if (ev && typeof ev === "object") this.hooks.event(ev);
     }
   }
-  send(text) {
-    if (this.commands) this.commands.push(text);
-  }
-  close() {
-    this.done = true;
+  closeStream() {
     if (this.abort) this.abort.abort();
-    if (this.commands) {
-      this.commands.stop();
-      this.commands.bye();
-    }
-  }
-  bye() {
-    if (this.commands) this.commands.bye();
-  }
-  end(info) {
-    if (this.done) return;
-    this.close();
-    this.hooks.close(info);
   }
 }
 

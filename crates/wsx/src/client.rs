@@ -380,7 +380,7 @@ impl ClientBuilder {
                         // The body may follow the head in later segments: wait for the
                         // excerpt's worth of it, briefly, so the error says why.
                         let more = async {
-                            while body_len(&buf) < EXCERPT
+                            while body_of(&buf).len() < EXCERPT
                                 && stream.read_buf(&mut buf).await.is_ok_and(|n| n > 0)
                             {
                             }
@@ -410,10 +410,6 @@ fn body_of(buf: &[u8]) -> &[u8] {
     buf.windows(4)
         .position(|w| w == b"\r\n\r\n")
         .map_or(&[][..], |i| &buf[i + 4..])
-}
-
-fn body_len(buf: &[u8]) -> usize {
-    body_of(buf).len()
 }
 
 /// The start of a refusal's body, for the error message.

@@ -38,7 +38,6 @@ struct Entry {
 #[derive(Debug, Default)]
 pub(crate) struct Subscriptions {
     slots: Vec<Entry>,
-    len: usize,
 }
 
 impl Subscriptions {
@@ -55,7 +54,6 @@ impl Subscriptions {
         let entry = &mut self.slots[index];
         entry.generation = entry.generation.wrapping_add(1);
         entry.sub = Some(Subscription { topic, last });
-        self.len += 1;
         Slot {
             index: index as u32,
             generation: entry.generation,
@@ -70,7 +68,7 @@ impl Subscriptions {
 
     /// How many subscriptions there are.
     pub(crate) fn len(&self) -> usize {
-        self.len
+        self.slots.iter().filter(|e| e.sub.is_some()).count()
     }
 
     pub(crate) fn get_mut(&mut self, topic: &Topic) -> Option<&mut Subscription> {
@@ -89,7 +87,6 @@ impl Subscriptions {
 
     pub(crate) fn remove(&mut self, topic: &Topic) -> Option<Subscription> {
         let i = self.index_of(topic)?;
-        self.len -= 1;
         self.slots[i].sub.take()
     }
 
@@ -104,7 +101,6 @@ impl Subscriptions {
 
     /// Removes everything; the topics that were subscribed.
     pub(crate) fn drain(&mut self) -> Vec<Topic> {
-        self.len = 0;
         self.slots
             .drain(..)
             .filter_map(|e| e.sub.map(|s| s.topic))
