@@ -2,7 +2,7 @@
 //! restarts with or without its data, freezes; [`Balancer`] (nginx and HAProxy, with the
 //! `deploy/` configurations) alternates between two backends request by request, passes a
 //! WebSocket upgrade through both ways, streams SSE events as they come and adds
-//! `X-Forwarded-For`.
+//! `X-Forwarded-For`; and `docs/deployment.md` shows those configurations as they are.
 //!
 //! The backends are a stub of this file's own: a blocking HTTP/1.1 server that answers any
 //! request with its name, and a WebSocket or an SSE stream when asked for one.
@@ -413,4 +413,18 @@ fn nginx_streams_sse() {
 #[test]
 fn haproxy_streams_sse() {
     assert_sse_streams(Kind::Haproxy);
+}
+
+#[test]
+fn deployment_doc_shows_the_deploy_files_as_they_are() {
+    let doc = std::fs::read_to_string(support::repo_root().join("docs/deployment.md")).unwrap();
+    for (name, template, lang) in [
+        ("deploy/nginx.conf", NGINX_TEMPLATE, "nginx"),
+        ("deploy/haproxy.cfg", HAPROXY_TEMPLATE, "haproxy"),
+    ] {
+        assert!(
+            doc.contains(&format!("```{lang}\n{template}```\n")),
+            "docs/deployment.md does not show {name} as it is: copy it into its ```{lang} block"
+        );
+    }
 }
