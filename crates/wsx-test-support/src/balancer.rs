@@ -18,7 +18,7 @@
 //!
 //! Std only; every wait is bounded by [`STEP_TIMEOUT`].
 
-use crate::peer::{Peer, STEP_TIMEOUT};
+use crate::peer::{Peer, STEP_TIMEOUT, listens_on};
 use crate::temp::TempDir;
 use std::net::{SocketAddr, TcpListener, TcpStream};
 use std::path::PathBuf;
@@ -192,7 +192,10 @@ impl Balancer {
                     self.process.stderr()
                 ));
             }
-            if TcpStream::connect_timeout(&self.addr, Duration::from_secs(1)).is_ok() {
+            // Its own socket (not another process's that took the port first), accepting.
+            if listens_on(self.process.id(), self.addr.port())
+                && TcpStream::connect_timeout(&self.addr, Duration::from_secs(1)).is_ok()
+            {
                 return Ok(());
             }
             if Instant::now() >= deadline {

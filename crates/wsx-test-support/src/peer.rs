@@ -298,6 +298,44 @@ pub fn large_pattern(n: usize) -> Vec<u8> {
     (0..n).map(|i| ((i * 7 + (i >> 10)) % 251) as u8).collect()
 }
 
+/// Whether the process `pid` itself holds a socket listening on TCP `port` (IPv4 or IPv6),
+/// read from Linux's `/proc`. A server started on a port that was free a moment ago may
+/// have lost it to another process, which then answers in its place: this tells them
+/// apart.
+pub fn listens_on(pid: u32, port: u16) -> bool {
+    let mut listening = Vec::new();
+    for table in ["/proc/net/tcp", "/proc/net/tcp6"] {
+        let Ok(text) = std::fs::read_to_string(table) else {
+            continue;
+        };
+        for line in text.lines().skip(1) {
+            let fields: Vec<&str> = line.split_whitespace().collect();
+            // sl local_address rem_address st tx:rx tr:when retrnsmt uid timeout inode
+            let (Some(local), Some(state), Some(inode)) = (fields.get(1), fields.get(3), fields.get(9))
+            else {
+                continue;
+            };
+            let local_port = local
+                .rsplit(':')
+                .next()
+                .and_then(|p| u16::from_str_radix(p, 16).ok());
+            if *state == "0A" && local_port == Some(port) {
+                listening.push(format!("socket:[{inode}]"));
+            }
+        }
+    }
+    if listening.is_empty() {
+        return false;
+    }
+    let Ok(fds) = std::fs::read_dir(format!("/proc/{pid}/fd")) else {
+        return false;
+    };
+    fds.flatten().any(|fd| {
+        std::fs::read_link(fd.path())
+            .is_ok_and(|target| listening.iter().any(|l| target.as_os_str() == l.as_str()))
+    })
+}
+
 /// Removes proxy variables so a client in a test connects directly.
 pub fn without_proxy_env(cmd: &mut Command) -> &mut Command {
     for var in [

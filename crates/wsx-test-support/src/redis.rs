@@ -19,7 +19,7 @@
 //! [`pause_for`]: RedisServer::pause_for
 //! [`cli`]: RedisServer::cli
 
-use crate::peer::{Peer, STEP_TIMEOUT};
+use crate::peer::{Peer, STEP_TIMEOUT, listens_on};
 use crate::temp::TempDir;
 use std::io::{Read, Write};
 use std::net::{SocketAddr, TcpListener, TcpStream};
@@ -301,7 +301,9 @@ impl RedisServer {
                 ));
             }
             let last = match ping(self.addr(), self.options.password.as_deref()) {
-                Ok(()) => break,
+                // Answered by this process, not one that took the port before it.
+                Ok(()) if listens_on(peer.id(), self.port) => break,
+                Ok(()) => format!("another process listens on port {}", self.port),
                 Err(e) => e,
             };
             if Instant::now() >= deadline {

@@ -18,6 +18,19 @@ use wsx_test_support::{Balancer, RedisOptions, RedisServer};
 // ---- Redis ----------------------------------------------------------------------------------
 
 #[test]
+fn listens_on_tells_whose_socket_it_is() {
+    let listener = TcpListener::bind("127.0.0.1:0").unwrap();
+    let port = listener.local_addr().unwrap().port();
+    assert!(support::peer::listens_on(std::process::id(), port));
+    let redis = RedisServer::start();
+    assert!(!support::peer::listens_on(std::process::id(), redis.port()));
+    assert!(support::peer::listens_on(redis.pid().unwrap(), redis.port()));
+    assert!(!support::peer::listens_on(redis.pid().unwrap(), port));
+    drop(listener);
+    assert!(!support::peer::listens_on(std::process::id(), port));
+}
+
+#[test]
 fn redis_starts_answers_and_restarts_on_its_port_without_its_data() {
     let mut redis = RedisServer::start();
     assert_eq!(redis.url(), format!("redis://127.0.0.1:{}", redis.port()));
@@ -127,6 +140,12 @@ fn frozen_redis_answers_nothing_until_thawed_and_a_pause_ends_by_itself() {
     assert_eq!(ping_time(&redis, Duration::from_millis(500)), None);
     redis.thaw();
     assert_eq!(redis.cli(["PING"]), "PONG");
+
+    // Dropped while frozen: killed all the same.
+    let addr = redis.addr();
+    redis.freeze();
+    drop(redis);
+    assert!(TcpStream::connect(addr).is_err(), "a dropped Redis still listens");
 }
 
 // ---- a stub backend -----------------------------------------------------------------------
