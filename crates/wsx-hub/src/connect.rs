@@ -469,6 +469,7 @@ fn elsewhere(hub: &Hub, sid: &str) -> bool {
 /// Forwards a request for a session on another node and answers with its reply.
 async fn forward(hub: &Hub, sid: &str, request: Forwarded) -> Response<Body> {
     let node = node_of(sid).unwrap_or_default();
+    hub.0.metrics.forwarded.inc();
     match hub.0.broker.forward(node, request).await {
         Ok(Some(reply)) => {
             let mut response = Response::builder().status(reply.status);

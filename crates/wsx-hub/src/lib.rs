@@ -70,7 +70,7 @@ mod server;
 mod session;
 pub mod topic;
 
-pub use broker::{Broker, BrokerError, MemoryBroker};
+pub use broker::{Broker, BrokerError, MemoryBroker, RedisBroker, RedisSettings};
 pub use config::{Config, ConfigError};
 pub use history::{Gap, GapReason, History, HistoryLimits, Replay};
 pub use hub::{Hub, HubError};

@@ -64,6 +64,8 @@ pub struct Metrics {
     pub refused: Family<ReasonLabel, Counter>,
     /// The broker's connection to its backing service (cluster mode).
     pub broker: BrokerMetrics,
+    /// Requests for fallback sessions held by another node, forwarded to it.
+    pub forwarded: Counter,
 }
 
 /// How the broker's link to Redis fares; the in-memory broker leaves these at rest
@@ -157,9 +159,16 @@ impl Default for Metrics {
             "Topics resynced from history after a lost connection or a hole in the live sequence",
             broker.resyncs.clone(),
         );
+        let forwarded = Counter::default();
+        registry.register(
+            "forwarded",
+            "Requests for fallback sessions held by another node, forwarded to it",
+            forwarded.clone(),
+        );
         Metrics {
             registry,
             broker,
+            forwarded,
             connections,
             subscriptions,
             published,

@@ -574,6 +574,10 @@ impl RedisBroker {
         .await
         .map_err(|_| "subscribe timed out".to_owned())?
         .map_err(|e| e.to_string())?;
+        // The command connection may still hold a socket from before an outage; the
+        // first command on it fails and makes it reconnect. That is this probe's, so
+        // that no client's publish is the one to fail once the node says it is healthy.
+        self.probe_commands().await?;
         let mut subscribed: HashSet<Topic> = HashSet::new();
         {
             let mut h = lock(&self.health);
@@ -601,6 +605,24 @@ impl RedisBroker {
                 }
             }
         }
+    }
+
+    async fn probe_commands(&self) -> Result<(), String> {
+        let mut why = String::new();
+        for _ in 0..3 {
+            let mut con = self.commands.clone();
+            let ping = redis::cmd("PING");
+            match tokio::time::timeout(self.settings.timeout, ping.query_async::<String>(&mut con)).await {
+                Ok(Ok(_)) => {
+                    self.command_ok();
+                    return Ok(());
+                }
+                Ok(Err(e)) => why = e.to_string(),
+                Err(_) => why = "timed out".into(),
+            }
+            tokio::time::sleep(Duration::from_millis(50)).await;
+        }
+        Err(why)
     }
 
     /// Brings the connection's subscriptions in line with the wanted topics, and starts
