@@ -32,12 +32,17 @@
 #   socketio  Socket.IO 4, `REDIS_URL=redis://… node bench/peers/socketio/server.js`, twice
 #
 # Pinning (defaults): node 1, node 2 and redis share core 0; the generator has core 1 to
-# itself. The servers' side of the comparison, both nodes and the broker, gets one core in
-# all, as the single hub gets one in bench/hub.sh, and the generator (which at 10,000
-# subscribers needs most of a core in bursts) never takes CPU from the system measured.
-# The other layout tried, nodes on core 0 and redis beside the generator on core 1, let
-# redis's forwarding wait behind the generator's reads during bursts (see
-# docs/BENCHMARKS.md, the cluster section); set REDIS_CPU=1 to measure it that way.
+# itself. Each hub's whole server side, both nodes and what it makes redis do, gets one
+# core, as the single hub gets one in bench/hub.sh: a hub that loads redis more pays for
+# it, and the generator (most of a core in bursts at 10,000 subscribers) takes no CPU from
+# the system measured. Layouts tried (Socket.IO, 1,000 subscribers, one round each):
+#   nodes + redis on 0 (default)   cross 120k/s, spread 71k/s; node 2 89 % busy in bursts
+#   nodes on 0, redis on 1         cross  89k/s, spread 81k/s
+#   node 1 on 0, node 2 + redis on 1   cross 92k/s; node 2 got 65 % of core 1, the
+#                                  generator the rest: it measures the sharing, not the hub
+# Redis itself used about 1 % of a core at these rates (10 ms ticks: often 0), so where it
+# sits moved nothing beyond the run-to-run spread; giving node 2 the generator's core
+# does. REDIS_CPU=1 measures the broker off the servers' core.
 #
 # Installs what is missing (as root: apt redis-server nodejs npm; `npm ci` in
 # bench/peers/socketio) and builds `wsx` (release). Every `wsx bench --json` output lands
