@@ -68,7 +68,8 @@
 #   API_KEY []               given to `wsx serve --api-key` and sent by the generator
 #   NODE1_CPU [0], NODE2_CPU [0], REDIS_CPU [0], CLIENT_CPU [1]   cores for taskset
 #   PAUSE [1]                seconds of rest between runs
-#   GEN_TIMEOUT [30]         seconds the generator waits for a phase's deliveries
+#   GEN_TIMEOUT [60]         seconds the generator waits for a phase's deliveries (a burst
+#                            of 100 to 10,000 Socket.IO subscribers takes ~20 s)
 #   RUN_TIMEOUT [300]        seconds before one `wsx bench` run is abandoned
 #   MAX_SECONDS [3600]       no run starts after this many seconds of the suite
 #   OUT [bench/results/cluster-UTC-TIMESTAMP]   raw results; SUMMARY [$OUT/summary.md]
@@ -98,7 +99,7 @@ NODE2_CPU=${NODE2_CPU:-0}
 REDIS_CPU=${REDIS_CPU:-0}
 CLIENT_CPU=${CLIENT_CPU:-1}
 PAUSE=${PAUSE:-1}
-GEN_TIMEOUT=${GEN_TIMEOUT:-30}
+GEN_TIMEOUT=${GEN_TIMEOUT:-60}
 RUN_TIMEOUT=${RUN_TIMEOUT:-300}
 MAX_SECONDS=${MAX_SECONDS:-3600}
 OUT=${OUT:-$BENCH/results/cluster-$(date -u +%Y%m%dT%H%M%SZ)}

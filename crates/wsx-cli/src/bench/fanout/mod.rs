@@ -244,10 +244,18 @@ impl Shared {
                 .find(|&i| (self.delivered[i].load(Ordering::Relaxed) as usize) < n);
             let Some(idx) = short else { return Ok(()) };
             if Instant::now() >= deadline {
+                let missing: usize = range
+                    .clone()
+                    .map(|i| n.saturating_sub(self.delivered[i].load(Ordering::Relaxed) as usize))
+                    .sum();
                 bail!(
-                    "after {:.0} s, message {idx} had reached {} of {n} subscribers",
+                    "after {:.0} s, message {idx} had reached {} of {n} subscribers \
+                     ({missing} of {} deliveries of messages {}..{} missing)",
                     timeout.as_secs_f64(),
-                    self.delivered[idx].load(Ordering::Relaxed)
+                    self.delivered[idx].load(Ordering::Relaxed),
+                    n * range.len(),
+                    range.start,
+                    range.end
                 );
             }
             // Arrival times are taken by the subscribers; this only decides when to go on.
