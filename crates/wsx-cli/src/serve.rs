@@ -17,9 +17,22 @@ pub struct Args {
     /// Address to listen on (port 0 picks a free port; the real address is printed).
     #[arg(long, env = "WSX_LISTEN")]
     listen: Option<String>,
-    /// `memory` (default) or `redis://HOST:PORT[/DB]`.
+    /// `memory` (default) or `redis://HOST:PORT[/DB]` (`rediss://` for TLS): several
+    /// nodes on one Redis act as one hub.
     #[arg(long, env = "WSX_BROKER")]
     broker: Option<String>,
+    /// Redis password, if the broker URL has none.
+    #[arg(long, env = "WSX_REDIS_PASSWORD", hide_env_values = true)]
+    redis_password: Option<String>,
+    /// Prefix of the hub's Redis keys and channels (default wsx:).
+    #[arg(long, env = "WSX_REDIS_KEY_PREFIX")]
+    redis_key_prefix: Option<String>,
+    /// Milliseconds allowed for one Redis operation.
+    #[arg(long, env = "WSX_REDIS_TIMEOUT_MS")]
+    redis_timeout_ms: Option<u64>,
+    /// Seconds a crashed node's presence entries outlive it (refreshed every third).
+    #[arg(long, env = "WSX_CLUSTER_PRESENCE_TTL")]
+    cluster_presence_ttl: Option<u64>,
     /// HS256 secret for `?token=JWT` (turns development auth off).
     #[arg(long, env = "WSX_JWT_SECRET")]
     jwt_secret: Option<String>,
@@ -123,6 +136,9 @@ impl Args {
         set!(
             listen,
             broker,
+            redis_key_prefix,
+            redis_timeout_ms,
+            cluster_presence_ttl,
             jwt_algorithm,
             jwt_leeway,
             allowed_origins,
@@ -146,7 +162,14 @@ impl Args {
             shutdown_timeout,
             threads,
         );
-        set_option!(jwt_secret, jwt_public_key, api_key, tls_cert, tls_key);
+        set_option!(
+            jwt_secret,
+            jwt_public_key,
+            api_key,
+            tls_cert,
+            tls_key,
+            redis_password
+        );
         c.validate()?;
         Ok(c)
     }

@@ -184,7 +184,7 @@ async fn disconnect(hub: &Hub, req: Request<Incoming>) -> Result<Response<Body>,
     let body = read_body(req, 64 << 10).await?;
     let DisconnectBody { user } = parse(&body)?;
     check_user(&user).map_err(bad)?;
-    let n = hub.disconnect(&user);
+    let n = hub.disconnect(&user).await.map_err(unavailable)?;
     Ok(json(StatusCode::OK, &json!({ "user": user, "disconnected": n })))
 }
 

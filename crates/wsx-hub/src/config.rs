@@ -18,8 +18,17 @@ use std::path::{Path, PathBuf};
 pub struct Config {
     /// Address to listen on (`wsx serve --listen`). Default `127.0.0.1:8080`.
     pub listen: String,
-    /// `memory` (default) or `redis://HOST:PORT[/DB]` (cluster mode).
+    /// `memory` (default) or `redis://HOST:PORT[/DB]` (cluster mode; `rediss://` for TLS).
     pub broker: String,
+    /// Redis password, if the broker URL has none (cluster mode).
+    pub redis_password: Option<String>,
+    /// Prefix of every Redis key and pub/sub channel the hub uses. Default `wsx:`.
+    pub redis_key_prefix: String,
+    /// Milliseconds allowed for one Redis operation, and for connecting. Default 2000.
+    pub redis_timeout_ms: u64,
+    /// Seconds a node's presence entries live in Redis unless refreshed (every third of
+    /// it): a crashed node's users leave within about 4/3 of it. Default 15.
+    pub cluster_presence_ttl: u64,
     /// HS256 secret: turns development auth off; clients need `?token=JWT`.
     pub jwt_secret: Option<String>,
     /// A PEM public key for RS256 or ES256 tokens (see `jwt_algorithm`).
@@ -90,6 +99,10 @@ impl Default for Config {
         Config {
             listen: "127.0.0.1:8080".into(),
             broker: "memory".into(),
+            redis_password: None,
+            redis_key_prefix: "wsx:".into(),
+            redis_timeout_ms: 2000,
+            cluster_presence_ttl: 15,
             jwt_secret: None,
             jwt_public_key: None,
             jwt_algorithm: "RS256".into(),
@@ -220,6 +233,7 @@ impl Config {
             ("session_timeout", self.session_timeout),
             ("poll_timeout", self.poll_timeout),
             ("shutdown_timeout", self.shutdown_timeout),
+            ("cluster_presence_ttl", self.cluster_presence_ttl),
         ] {
             if value == 0 {
                 return invalid(key, "at least 1 second");
@@ -233,6 +247,12 @@ impl Config {
             && !self.broker.starts_with("rediss://")
         {
             return invalid("broker", "memory or redis://HOST:PORT[/DB]");
+        }
+        if self.redis_timeout_ms < 10 {
+            return invalid("redis_timeout_ms", "at least 10 ms");
+        }
+        if self.cluster_presence_ttl < 3 {
+            return invalid("cluster_presence_ttl", "at least 3 seconds");
         }
         Ok(())
     }

@@ -8,12 +8,13 @@
 
 use crate::ErrorCode;
 use crate::auth::{Identity, origin_allowed};
+use crate::broker::{Forwarded, ForwardedReply};
 use crate::hub::{Admission, Hub};
 use crate::mailbox::Mailbox;
 use crate::server::{Body, error, param, query, read_body, text};
 use crate::session::fallback::{FallbackHandle, FallbackTransport, Kind, Refused};
 use crate::session::websocket::WsTransport;
-use crate::session::{Session, Transport, new_sid};
+use crate::session::{Session, Transport, new_sid, node_of};
 use bytes::Bytes;
 use http::{HeaderValue, Request, Response, StatusCode};
 use http_body::Frame;
@@ -127,7 +128,8 @@ pub(crate) fn websocket(hub: &Hub, mut req: Request<Incoming>, peer: SocketAddr)
                 match upgrading.await {
                     Ok(ws) => {
                         let transport = Transport::WebSocket(Box::new(WsTransport::new(ws, room)));
-                        let session = Session::new(inner, id, new_sid(), identity, mailbox, transport);
+                        let sid = new_sid(&inner.node);
+                        let session = Session::new(inner, id, sid, identity, mailbox, transport);
                         Some((session, since))
                     }
                     Err(e) => {
@@ -159,7 +161,7 @@ fn start_fallback(hub: &Hub, admitted: Admitted, kind: Kind, since: Option<Strin
         id,
         mailbox,
     } = admitted;
-    let sid = new_sid();
+    let sid = new_sid(&hub.0.node);
     let (transport, handle) = FallbackTransport::new(hub.0.clone(), kind, identity.user.clone(), sid.clone());
     let session = Session::new(
         hub.0.clone(),
@@ -329,6 +331,13 @@ pub(crate) async fn poll(hub: &Hub, req: Request<Incoming>) -> Response<Body> {
     let query = query(&req);
     let origin = origin(&req).map(str::to_owned);
     let response = match param(&query, "session") {
+        Some(sid) if hub.0.fallback(sid).is_none() && elsewhere(hub, sid) => {
+            let request = Forwarded::Poll {
+                sid: sid.to_owned(),
+                query: req.uri().query().unwrap_or("").to_owned(),
+            };
+            forward(hub, sid, request).await
+        }
         Some(sid) => poll_session(hub, sid, &query).await,
         None => match admit(hub, &req, &query) {
             Ok(admitted) => {
@@ -345,11 +354,7 @@ pub(crate) async fn poll(hub: &Hub, req: Request<Incoming>) -> Response<Body> {
 
 async fn poll_session(hub: &Hub, sid: &str, query: &[(String, String)]) -> Response<Body> {
     let Some(handle) = hub.0.fallback(sid).filter(|h| h.kind == Kind::Poll) else {
-        return error(
-            StatusCode::NOT_FOUND,
-            ErrorCode::BadRequest,
-            "unknown or expired session",
-        );
+        return unknown_session();
     };
     let after = match param(query, "cursor").map(str::parse::<u64>) {
         Some(Ok(n)) => n,
@@ -410,32 +415,114 @@ pub(crate) async fn emulation(hub: &Hub, req: Request<Incoming>) -> Response<Bod
                 "missing ?session=",
             );
         };
-        let Some(handle) = hub.0.fallback(&sid) else {
-            break 'r error(
-                StatusCode::NOT_FOUND,
-                ErrorCode::BadRequest,
-                "unknown or expired session",
-            );
-        };
+        let local = hub.0.fallback(&sid);
+        if local.is_none() && !elsewhere(hub, &sid) {
+            break 'r unknown_session();
+        }
         let body = match read_body(req, hub.0.config.max_message_size).await {
             Ok(b) => b,
             Err(response) => break 'r response,
         };
-        let commands = match split_commands(&body) {
-            Ok(c) => c,
-            Err(why) => break 'r error(StatusCode::BAD_REQUEST, ErrorCode::BadRequest, why),
-        };
-        match handle.command(commands) {
-            Ok(()) => text(StatusCode::ACCEPTED, "accepted"),
-            Err(Refused::Busy) => error(
-                StatusCode::TOO_MANY_REQUESTS,
-                ErrorCode::RateLimited,
-                "too many commands waiting for this session",
-            ),
-            Err(Refused::Gone) => error(StatusCode::NOT_FOUND, ErrorCode::BadRequest, "session ended"),
+        match local {
+            Some(handle) => apply_commands(&handle, &body),
+            None => {
+                let body = String::from_utf8_lossy(&body).into_owned();
+                forward(hub, &sid.clone(), Forwarded::Emulation { sid, body }).await
+            }
         }
     };
     cors(hub, origin.as_deref(), response)
+}
+
+fn unknown_session() -> Response<Body> {
+    error(
+        StatusCode::NOT_FOUND,
+        ErrorCode::BadRequest,
+        "unknown or expired session",
+    )
+}
+
+/// Hands a body of commands to a local fallback session.
+fn apply_commands(handle: &FallbackHandle, body: &[u8]) -> Response<Body> {
+    let commands = match split_commands(body) {
+        Ok(c) => c,
+        Err(why) => return error(StatusCode::BAD_REQUEST, ErrorCode::BadRequest, why),
+    };
+    match handle.command(commands) {
+        Ok(()) => text(StatusCode::ACCEPTED, "accepted"),
+        Err(Refused::Busy) => error(
+            StatusCode::TOO_MANY_REQUESTS,
+            ErrorCode::RateLimited,
+            "too many commands waiting for this session",
+        ),
+        Err(Refused::Gone) => error(StatusCode::NOT_FOUND, ErrorCode::BadRequest, "session ended"),
+    }
+}
+
+// ---- across nodes ------------------------------------------------------------------------
+
+/// Whether `sid` names another node (then a request for it is forwarded there).
+fn elsewhere(hub: &Hub, sid: &str) -> bool {
+    node_of(sid).is_some_and(|node| node != &*hub.0.node)
+}
+
+/// Forwards a request for a session on another node and answers with its reply.
+async fn forward(hub: &Hub, sid: &str, request: Forwarded) -> Response<Body> {
+    let node = node_of(sid).unwrap_or_default();
+    match hub.0.broker.forward(node, request).await {
+        Ok(Some(reply)) => {
+            let mut response = Response::builder().status(reply.status);
+            for (name, value) in &reply.headers {
+                response = response.header(name, value);
+            }
+            response
+                .body(crate::server::full(reply.body))
+                .unwrap_or_else(|_| {
+                    error(
+                        StatusCode::BAD_GATEWAY,
+                        ErrorCode::Unavailable,
+                        "bad forwarded reply",
+                    )
+                })
+        }
+        // No node listens under that id: it is gone, and so is the session.
+        Ok(None) => unknown_session(),
+        Err(e) => error(
+            StatusCode::SERVICE_UNAVAILABLE,
+            ErrorCode::Unavailable,
+            e.to_string(),
+        ),
+    }
+}
+
+/// Answers a request another node forwarded for a session held here.
+pub(crate) async fn forwarded(hub: &Hub, request: Forwarded) -> ForwardedReply {
+    let response = match request {
+        Forwarded::Poll { sid, query } => {
+            let query: Vec<(String, String)> =
+                form_urlencoded::parse(query.as_bytes()).into_owned().collect();
+            poll_session(hub, &sid, &query).await
+        }
+        Forwarded::Emulation { sid, body } => match hub.0.fallback(&sid) {
+            Some(handle) => apply_commands(&handle, body.as_bytes()),
+            None => unknown_session(),
+        },
+    };
+    let status = response.status().as_u16();
+    let headers = response
+        .headers()
+        .iter()
+        .filter_map(|(n, v)| Some((n.as_str().to_owned(), v.to_str().ok()?.to_owned())))
+        .collect();
+    let body = match response.into_body().collect().await {
+        Ok(b) => String::from_utf8_lossy(&b.to_bytes()).into_owned(),
+        Err(never) => match never {},
+    };
+    ForwardedReply {
+        status,
+        headers,
+        body,
+    }
 }
 
 /// A body of one JSON value, or an array of them: each element's text.

@@ -182,29 +182,7 @@ impl<T: Clone> History<T> {
         self.expire(now);
         let latest = self.latest();
         let first_held = self.entries.front().map_or(self.last_seq + 1, |e| e.seq);
-        // Where delivery resumes if everything from `first_held` on is replayed.
-        let before_first = Offset {
-            epoch: self.epoch,
-            seq: first_held - 1,
-        };
-        let (gap, after) = match since {
-            None => (None, 0),
-            Some(s) if s.epoch != self.epoch || s.seq > self.last_seq => (
-                Some(Gap {
-                    reason: GapReason::Epoch,
-                    resume: before_first,
-                }),
-                0,
-            ),
-            Some(s) if s.seq + 1 < first_held => (
-                Some(Gap {
-                    reason: self.last_drop.unwrap_or(GapReason::Trimmed),
-                    resume: before_first,
-                }),
-                0,
-            ),
-            Some(s) => (None, s.seq),
-        };
+        let (gap, after) = recovery(latest, first_held, self.last_drop, since);
         let start = self.entries.partition_point(|e| e.seq <= after);
         let messages = self
             .entries
@@ -224,6 +202,50 @@ impl<T: Clone> History<T> {
             messages,
             latest,
         }
+    }
+}
+
+/// The recovery rules on their own, for a history held elsewhere (Redis): given the
+/// latest offset, the first sequence number still held (`latest.seq + 1` when none is),
+/// why the newest dropped message was dropped, and the subscriber's `since`, the gap to
+/// declare (if any) and the sequence number after which messages are to be replayed.
+///
+/// ```
+/// use wsx_hub::{Epoch, GapReason, Offset};
+/// let latest = Offset { epoch: Epoch(1), seq: 10 };
+/// let since = Offset { epoch: Epoch(1), seq: 2 };
+/// let (gap, after) = wsx_hub::history::recovery(latest, 6, Some(GapReason::Trimmed), Some(&since));
+/// assert_eq!((gap.unwrap().resume.seq, after), (5, 0));
+/// assert_eq!(wsx_hub::history::recovery(latest, 3, None, Some(&since)), (None, 2));
+/// ```
+pub fn recovery(
+    latest: Offset,
+    first_held: u64,
+    last_drop: Option<GapReason>,
+    since: Option<&Offset>,
+) -> (Option<Gap>, u64) {
+    // Where delivery resumes if everything from `first_held` on is replayed.
+    let before_first = Offset {
+        epoch: latest.epoch,
+        seq: first_held.saturating_sub(1),
+    };
+    match since {
+        None => (None, 0),
+        Some(s) if s.epoch != latest.epoch || s.seq > latest.seq => (
+            Some(Gap {
+                reason: GapReason::Epoch,
+                resume: before_first,
+            }),
+            0,
+        ),
+        Some(s) if s.seq + 1 < first_held => (
+            Some(Gap {
+                reason: last_drop.unwrap_or(GapReason::Trimmed),
+                resume: before_first,
+            }),
+            0,
+        ),
+        Some(s) => (None, s.seq),
     }
 }
 

@@ -2,7 +2,10 @@
 //! use — publish to a channel, send to users, presence, history, disconnect.
 
 use crate::auth::{Authenticator, Identity, Patterns};
-use crate::broker::{Broker, BrokerError, BrokerEvents, MemoryBroker, Published};
+use crate::broker::{
+    Broker, BrokerError, BrokerEvents, Forwarded, ForwardedReply, MemoryBroker, Published, RedisBroker,
+    RedisSettings,
+};
 use crate::config::Config;
 use crate::history::{HistoryLimits, Replay};
 use crate::mailbox::{Delivery, Mailbox};
@@ -29,9 +32,9 @@ pub enum HubError {
     /// The JWT key could not be loaded.
     #[error(transparent)]
     Key(#[from] crate::auth::KeyError),
-    /// The broker named in the configuration is not available in this build.
-    #[error("broker {0}: not supported yet (use memory)")]
-    Broker(String),
+    /// The broker named in the configuration cannot be used (a malformed URL).
+    #[error("broker: {0}")]
+    Broker(#[from] BrokerError),
 }
 
 /// Why a new session was refused.
@@ -64,6 +67,9 @@ struct Sessions {
 /// The node's shared state.
 pub(crate) struct HubInner {
     pub(crate) config: Config,
+    /// This node's id: the prefix of its session ids, so that another node of a cluster
+    /// knows where to forward a request for one.
+    pub(crate) node: Arc<str>,
     pub(crate) broker: Arc<dyn Broker>,
     pub(crate) router: Router,
     pub(crate) metrics: Metrics,
@@ -117,6 +123,43 @@ impl BrokerEvents for Events {
                 .deliver(&Topic::channel(channel), &Delivery::Event(event));
         }
     }
+
+    fn resync(&self, topic: &Topic) {
+        if let Some(hub) = self.0.upgrade() {
+            hub.router.resync(topic);
+        }
+    }
+
+    fn disconnect(&self, user: &str, code: u16) {
+        if let Some(hub) = self.0.upgrade() {
+            hub.disconnect_user(user, code, "disconnected by the server");
+        }
+    }
+
+    fn forwarded(
+        &self,
+        request: Forwarded,
+    ) -> std::pin::Pin<Box<dyn std::future::Future<Output = ForwardedReply> + Send>> {
+        let hub = self.0.upgrade();
+        Box::pin(async move {
+            match hub {
+                Some(hub) => crate::connect::forwarded(&Hub(hub), request).await,
+                None => ForwardedReply {
+                    status: 503,
+                    headers: Vec::new(),
+                    body: "shutting down".into(),
+                },
+            }
+        })
+    }
+}
+
+/// A random node id: 48 bits, URL-safe, with no `.` (which ends it in a session id).
+fn new_node_id() -> Arc<str> {
+    use base64::Engine;
+    base64::engine::general_purpose::URL_SAFE_NO_PAD
+        .encode(rand::random::<[u8; 6]>())
+        .into()
 }
 
 fn lock<T>(m: &Mutex<T>) -> MutexGuard<'_, T> {
@@ -129,25 +172,38 @@ impl Hub {
     pub fn new(config: Config) -> Result<Hub, HubError> {
         config.validate()?;
         let auth = Authenticator::from_config(&config)?;
+        let node = new_node_id();
+        let metrics = Metrics::default();
+        let history = HistoryLimits {
+            max_messages: config.history_size,
+            ttl: Duration::from_secs(config.history_ttl),
+        };
         let broker: Arc<dyn Broker> = if config.broker == "memory" {
             Arc::new(MemoryBroker::new(
-                HistoryLimits {
-                    max_messages: config.history_size,
-                    ttl: Duration::from_secs(config.history_ttl),
-                },
+                history,
                 Duration::from_secs(config.idempotency_window),
                 Duration::from_secs(config.presence_grace),
             ))
         } else {
-            return Err(HubError::Broker(config.broker.clone()));
+            let mut settings = RedisSettings::new(&config.broker, &node);
+            settings.password = config.redis_password.clone();
+            settings.key_prefix = config.redis_key_prefix.clone();
+            settings.timeout = Duration::from_millis(config.redis_timeout_ms);
+            settings.presence_ttl = Duration::from_secs(config.cluster_presence_ttl);
+            settings.forward_timeout = Duration::from_secs(config.poll_timeout + 10);
+            settings.history = history;
+            settings.idempotency_window = Duration::from_secs(config.idempotency_window);
+            settings.presence_grace = Duration::from_secs(config.presence_grace);
+            Arc::new(RedisBroker::new(settings, metrics.broker.clone())?)
         };
         let inner = Arc::new(HubInner {
+            node,
             presence_events: Patterns::new(config.presence_events.clone()),
             upgrader: wsx::hyper::Upgrader::new(&crate::session::websocket::WsTransport::config(&config)),
             config,
             broker: broker.clone(),
             router: Router::default(),
-            metrics: Metrics::default(),
+            metrics,
             auth,
             sessions: Mutex::new(Sessions::default()),
             next_id: AtomicU64::new(1),
@@ -204,9 +260,12 @@ impl Hub {
         self.0.broker.replay(&Topic::channel(channel), since).await
     }
 
-    /// Closes every session of `user` (code 4002); returns how many.
-    pub fn disconnect(&self, user: &str) -> usize {
-        self.0.disconnect_user(user, 4002, "disconnected by the server")
+    /// Closes every session of `user` (code 4002), on every node of a cluster; returns
+    /// how many were on this node. An error means the other nodes could not be told.
+    pub async fn disconnect(&self, user: &str) -> Result<usize, BrokerError> {
+        let here = self.0.disconnect_user(user, 4002, "disconnected by the server");
+        self.0.broker.disconnect_elsewhere(user, 4002).await?;
+        Ok(here)
     }
 
     /// The Prometheus metrics text.

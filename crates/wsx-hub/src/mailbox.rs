@@ -19,6 +19,9 @@ pub enum Delivery {
     Publication(Slot, Arc<Publication>),
     /// An event that is not in history (presence).
     Event(PreparedMessage),
+    /// The node may have missed publications for the subscription in `Slot`: catch up
+    /// from history (a cluster broker lost its connection, or a live message).
+    Resync(Slot),
     /// Close the session (`POST /api/disconnect`, shutdown).
     Disconnect {
         /// The WebSocket close code.
@@ -33,7 +36,7 @@ impl Delivery {
         match self {
             Delivery::Publication(_, p) => p.cost(),
             Delivery::Event(e) => e.frame_len(),
-            Delivery::Disconnect { .. } => 0,
+            Delivery::Disconnect { .. } | Delivery::Resync(_) => 0,
         }
     }
 }
@@ -68,14 +71,15 @@ impl Mailbox {
     }
 
     /// Queues a delivery; false if it was dropped (overflow, or the session is gone).
-    /// Disconnects are never dropped.
+    /// Disconnects and resyncs are never dropped.
     pub fn push(&self, delivery: Delivery) -> bool {
         let mut inner = self.lock();
         if inner.closed {
             return false;
         }
         let cost = delivery.cost();
-        let urgent = matches!(delivery, Delivery::Disconnect { .. });
+        // Never dropped: a dropped resync would be a silent loss.
+        let urgent = matches!(delivery, Delivery::Disconnect { .. } | Delivery::Resync(_));
         let queued = if !urgent && (inner.overflowed || inner.bytes + cost > self.limit) {
             inner.overflowed = true;
             false

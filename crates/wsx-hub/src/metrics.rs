@@ -62,6 +62,22 @@ pub struct Metrics {
     pub disconnects: Family<CodeLabel, Counter>,
     /// Refused connections and handshakes, by reason.
     pub refused: Family<ReasonLabel, Counter>,
+    /// The broker's connection to its backing service (cluster mode).
+    pub broker: BrokerMetrics,
+}
+
+/// How the broker's link to Redis fares; the in-memory broker leaves these at rest
+/// (`wsx_broker_up` 1).
+#[derive(Debug, Clone, Default)]
+pub struct BrokerMetrics {
+    /// 1 while the broker can reach its backing service, else 0.
+    pub up: Gauge,
+    /// Failed broker operations, by operation (`publish`, `read`, `subscribe`, …).
+    pub errors: Family<ReasonLabel, Counter>,
+    /// Times the broker's subscription connection was re-established.
+    pub reconnects: Counter,
+    /// Topics resynced from history (a lost connection, or a hole in the live sequence).
+    pub resyncs: Counter,
 }
 
 impl Default for Metrics {
@@ -119,8 +135,31 @@ impl Default for Metrics {
             "Refused connections and handshakes, by reason",
             refused.clone(),
         );
+        let broker = BrokerMetrics::default();
+        broker.up.set(1);
+        registry.register(
+            "broker_up",
+            "1 while the broker reaches its backing service",
+            broker.up.clone(),
+        );
+        registry.register(
+            "broker_errors",
+            "Failed broker operations, by operation",
+            broker.errors.clone(),
+        );
+        registry.register(
+            "broker_reconnects",
+            "Times the broker's subscription connection was re-established",
+            broker.reconnects.clone(),
+        );
+        registry.register(
+            "broker_resyncs",
+            "Topics resynced from history after a lost connection or a hole in the live sequence",
+            broker.resyncs.clone(),
+        );
         Metrics {
             registry,
+            broker,
             connections,
             subscriptions,
             published,

@@ -100,6 +100,16 @@ impl Router {
         (taken, subs.len() - taken)
     }
 
+    /// Every subscriber of `topic` catches up from history (see [`Delivery::Resync`]).
+    pub fn resync(&self, topic: &Topic) {
+        let shard = self.shard(topic);
+        if let Some(subs) = shard.get(topic) {
+            for (mailbox, slot) in subs.values() {
+                mailbox.push(Delivery::Resync(*slot));
+            }
+        }
+    }
+
     /// Subscriptions on this node, inboxes included.
     pub fn subscriptions(&self) -> usize {
         self.subscriptions.load(Ordering::Relaxed)

@@ -29,6 +29,13 @@
 //! - [`json`]: a small reader for the one-line JSON reports the peers print.
 //! - [`temp`]: a temporary directory removed on drop.
 //!
+//! Cluster mode (std only): the real servers a cluster of hubs runs with.
+//!
+//! - [`redis`]: [`RedisServer`], a `redis-server` of the test's own on a free port, which
+//!   the test can kill, restart (with or without persistence), freeze and thaw.
+//! - [`balancer`]: [`Balancer`], nginx or HAProxy balancing round robin over hub nodes, with
+//!   the configurations in `deploy/` that `docs/deployment.md` shows.
+//!
 //! Fuzzing (wsx-proto only):
 //!
 //! - [`fuzz`]: the body of each cargo-fuzz target in `fuzz/` as a `fn(&[u8])`, so the fuzz
@@ -54,10 +61,12 @@
 //! The fuzz crate depends on this one with `default-features = false`, which keeps tokio,
 //! rustls and rcgen out of its sanitizer builds.
 
+pub mod balancer;
 pub mod fuzz;
 pub mod hub;
 pub mod json;
 pub mod peer;
+pub mod redis;
 pub mod temp;
 
 #[cfg(feature = "wsx")]
@@ -75,6 +84,7 @@ pub mod time;
 #[cfg(feature = "wsx")]
 pub mod wire;
 
+pub use balancer::Balancer;
 #[cfg(feature = "wsx")]
 pub use certs::{TestCerts, self_signed};
 #[cfg(feature = "wsx")]
@@ -89,6 +99,7 @@ pub use peer::{
 pub use pproxy::Pproxy;
 #[cfg(feature = "wsx")]
 pub use raw::RawClient;
+pub use redis::{RedisOptions, RedisServer};
 pub use temp::TempDir;
 #[cfg(feature = "wsx")]
 pub use time::{PATIENCE, within};

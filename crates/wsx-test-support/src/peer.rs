@@ -15,7 +15,8 @@ use std::time::{Duration, Instant};
 
 /// What to run when a peer is missing.
 pub const INSTALL_HINT: &str = "run scripts/install-test-deps.sh (from the repository root) to install the \
-     interop peers: Python websockets, Node ws and playwright-core, Debian chromium";
+     interop peers and tools: Python websockets, Node ws and playwright-core, Debian chromium, \
+     redis-server, nginx and haproxy";
 
 /// The repository root (this crate lives in `crates/<name>`, like the ones it tests).
 pub fn repo_root() -> PathBuf {
@@ -221,6 +222,13 @@ impl Peer {
                 return rest.to_owned();
             }
         }
+    }
+
+    /// The child's exit status if it has exited, without waiting.
+    pub fn try_status(&mut self) -> Option<ExitStatus> {
+        let status = self.child.try_wait().expect("try_wait")?;
+        self.settle_stderr();
+        Some(status)
     }
 
     /// Waits for the child to exit; fails the test on timeout.

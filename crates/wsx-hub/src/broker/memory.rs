@@ -3,7 +3,7 @@
 //! Every topic's history shares the broker's epoch, drawn at start: after a restart,
 //! every offset clients hold is from another epoch and is answered with a `gap`.
 
-use super::{Broker, BrokerEvents, BrokerFuture, PresenceChange, Published};
+use super::{Broker, BrokerEvents, BrokerFuture, Forwarded, ForwardedReply, PresenceChange, Published};
 use crate::history::{History, HistoryLimits, Replay};
 use crate::offset::{Epoch, Offset};
 use crate::topic::{Publication, Topic};
@@ -258,6 +258,26 @@ impl Broker for MemoryBroker {
                 .unwrap_or_default();
             Ok(users.into_iter().map(str::to_owned).collect())
         })
+    }
+
+    fn subscribe<'a>(&'a self, _topic: &'a Topic) -> BrokerFuture<'a, ()> {
+        // Every publication passes through this node: it is live at once.
+        Box::pin(async { Ok(()) })
+    }
+
+    fn unsubscribe(&self, _topic: &Topic) {}
+
+    fn disconnect_elsewhere<'a>(&'a self, _user: &'a str, _code: u16) -> BrokerFuture<'a, ()> {
+        Box::pin(async { Ok(()) })
+    }
+
+    fn forward<'a>(
+        &'a self,
+        _node: &'a str,
+        _request: Forwarded,
+    ) -> BrokerFuture<'a, Option<ForwardedReply>> {
+        // One node: there is nobody to forward to.
+        Box::pin(async { Ok(None) })
     }
 
     fn health(&self) -> Option<String> {

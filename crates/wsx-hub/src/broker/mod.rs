@@ -7,8 +7,10 @@
 //! node, a user's presence lapsing) through the [`BrokerEvents`] it was started with.
 
 mod memory;
+mod redis;
 
 pub use memory::MemoryBroker;
+pub use redis::{RedisBroker, RedisSettings};
 
 use crate::history::Replay;
 use crate::offset::Offset;
@@ -49,12 +51,52 @@ pub enum PresenceChange {
     Unchanged,
 }
 
+/// A request for a fallback session that another node holds, forwarded to it (cluster
+/// mode: no sticky sessions).
+#[derive(Debug, Clone, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
+#[non_exhaustive]
+pub enum Forwarded {
+    /// `GET /poll?session=…` with this query string.
+    Poll {
+        /// The session id.
+        sid: String,
+        /// The request's query string, verbatim.
+        query: String,
+    },
+    /// `POST /emulation?session=…` with this body.
+    Emulation {
+        /// The session id.
+        sid: String,
+        /// The request body (commands, JSON).
+        body: String,
+    },
+}
+
+/// The answer to a [`Forwarded`] request, relayed to the client as it is.
+#[derive(Debug, Clone, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
+pub struct ForwardedReply {
+    /// HTTP status.
+    pub status: u16,
+    /// Headers (name, value).
+    pub headers: Vec<(String, String)>,
+    /// The body.
+    pub body: String,
+}
+
 /// What a broker tells the hub without being asked.
 pub trait BrokerEvents: Send + Sync + 'static {
     /// Deliver to this node's subscribers (a message published elsewhere in a cluster).
     fn deliver(&self, publication: Arc<Publication>);
     /// A user joined or left a channel.
     fn presence(&self, channel: &str, user: &str, joined: bool);
+    /// This node may have missed publications on `topic` (a lost connection, a hole in
+    /// the sequence): every local subscriber catches up from history, and is told of a
+    /// gap if history no longer holds what it missed.
+    fn resync(&self, topic: &Topic);
+    /// Another node asked to close every session of `user` here.
+    fn disconnect(&self, user: &str, code: u16);
+    /// Another node forwarded a request for a session held here.
+    fn forwarded(&self, request: Forwarded) -> Pin<Box<dyn Future<Output = ForwardedReply> + Send>>;
 }
 
 /// The hub's storage and cluster interface.
@@ -96,6 +138,22 @@ pub trait Broker: Send + Sync + 'static {
 
     /// The users present in `channel`, sorted.
     fn presence_list<'a>(&'a self, channel: &'a str) -> BrokerFuture<'a, Vec<String>>;
+
+    /// This node receives live publications of `topic` from now on (the first local
+    /// subscriber makes a cluster broker subscribe for the node); resolves once they flow,
+    /// so that a history read after it misses nothing. Each call is paired with an
+    /// [`unsubscribe`](Self::unsubscribe), unless it failed.
+    fn subscribe<'a>(&'a self, topic: &'a Topic) -> BrokerFuture<'a, ()>;
+
+    /// One local subscriber of `topic` fewer.
+    fn unsubscribe(&self, topic: &Topic);
+
+    /// Closes `user`'s sessions on the other nodes (this node's are the hub's).
+    fn disconnect_elsewhere<'a>(&'a self, user: &'a str, code: u16) -> BrokerFuture<'a, ()>;
+
+    /// Sends a request for a session held by node `node` to it and returns its answer;
+    /// `Ok(None)` if no such node is listening.
+    fn forward<'a>(&'a self, node: &'a str, request: Forwarded) -> BrokerFuture<'a, Option<ForwardedReply>>;
 
     /// `None` when healthy, else why not (for `/healthz`).
     fn health(&self) -> Option<String>;

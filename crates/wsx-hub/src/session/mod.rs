@@ -116,6 +116,7 @@ enum Next {
     Incoming(Incoming),
     Overflowed,
     Disconnect(u16, &'static str),
+    Resync(Slot),
     Expired,
     Stalled,
 }
@@ -152,12 +153,19 @@ pub(crate) struct Session {
     stall: Option<Pin<Box<Sleep>>>,
 }
 
-/// A session id for clients: 128 random bits, URL-safe.
-pub(crate) fn new_sid() -> Arc<str> {
+/// A session id for clients: the node's id, `.`, and 128 random bits, URL-safe. The
+/// node part lets any node of a cluster forward a request for the session to its node.
+pub(crate) fn new_sid(node: &str) -> Arc<str> {
     use base64::Engine;
-    base64::engine::general_purpose::URL_SAFE_NO_PAD
-        .encode(rand::random::<[u8; 16]>())
-        .into()
+    let random = base64::engine::general_purpose::URL_SAFE_NO_PAD.encode(rand::random::<[u8; 16]>());
+    format!("{node}.{random}").into()
+}
+
+/// The node a session id names (`None`: an id without one, or not ours).
+pub(crate) fn node_of(sid: &str) -> Option<&str> {
+    sid.split_once('.')
+        .map(|(node, _)| node)
+        .filter(|n| !n.is_empty())
 }
 
 fn text(s: String) -> PreparedMessage {
@@ -219,6 +227,10 @@ impl Session {
     async fn start(&mut self, since: Option<String>) -> Result<(), End> {
         let inbox = Topic::Inbox(self.identity.user.clone());
         self.subscribe_live(&inbox);
+        if self.hub.broker.subscribe(&inbox).await.is_err() {
+            self.unsubscribe_live(&inbox);
+            return Err(End(1011, "broker unavailable"));
+        }
         let latest = Self::latest(&self.hub, &inbox).await?;
         self.emit(text(protocol::welcome_event(
             &self.identity.user,
@@ -240,6 +252,12 @@ impl Session {
     fn subscribe_live(&mut self, topic: &Topic) {
         let slot = self.subs.insert(topic.clone(), Offset::start(crate::Epoch(0)));
         self.hub.router.add(topic, self.id, &self.mailbox, slot);
+    }
+
+    /// Undoes [`subscribe_live`](Self::subscribe_live) when the broker could not follow.
+    fn unsubscribe_live(&mut self, topic: &Topic) {
+        self.subs.remove(topic);
+        self.hub.router.remove(topic, self.id);
     }
 
     async fn latest(hub: &HubInner, topic: &Topic) -> Result<Offset, End> {
@@ -277,6 +295,11 @@ impl Session {
                     }
                 }
                 Next::Disconnect(code, reason) => return End(code, reason),
+                Next::Resync(slot) => {
+                    if let Err(end) = Box::pin(self.resync_one(slot)).await {
+                        return end;
+                    }
+                }
                 Next::Expired => return End(close::TOKEN_EXPIRED, "token expired"),
                 Next::Stalled => {
                     self.hub.metrics.slow_consumers.inc();
@@ -298,6 +321,7 @@ impl Session {
                     Delivery::Disconnect { code, reason } => {
                         return Poll::Ready(Next::Disconnect(code, reason));
                     }
+                    Delivery::Resync(slot) => return Poll::Ready(Next::Resync(slot)),
                 }
             }
             if !self.pending.is_empty() {
@@ -450,6 +474,27 @@ impl Session {
         Ok(())
     }
 
+    /// The node may have missed live publications of one subscription: replay what
+    /// followed its position, with the gap history declares, if any.
+    async fn resync_one(&mut self, slot: Slot) -> Result<(), End> {
+        let Some(sub) = self.subs.by_slot(slot) else {
+            return Ok(()); // unsubscribed since
+        };
+        let (topic, last) = (sub.topic.clone(), sub.last);
+        let Ok(replay) = self.hub.broker.replay(&topic, Some(last)).await else {
+            // Still unreachable: the broker resyncs again once it is back.
+            return Ok(());
+        };
+        if let Some(gap) = replay.gap {
+            self.gap(&topic, Some(&last.to_string()), &gap.resume, gap.reason);
+        }
+        self.replay_messages(&replay.messages).await?;
+        if let Some(sub) = self.subs.by_slot(slot) {
+            sub.last = replay.latest;
+        }
+        Ok(())
+    }
+
     async fn command(&mut self, text: &str) -> Result<(), End> {
         let command = match protocol::parse_command(text, self.hub.config.max_recipients) {
             Ok(c) => c,
@@ -471,6 +516,7 @@ impl Session {
                     return Ok(());
                 }
                 self.hub.router.remove(&topic, self.id);
+                self.hub.broker.unsubscribe(&topic);
                 let _ = self
                     .hub
                     .broker
@@ -595,6 +641,21 @@ impl Session {
         }
         // Live deliveries first, history second: nothing can fall between the two.
         self.subscribe_live(&topic);
+        let latest = match self.hub.broker.subscribe(&topic).await {
+            Ok(()) => self.hub.broker.latest(&topic).await.inspect_err(|_| {
+                self.hub.broker.unsubscribe(&topic);
+            }),
+            Err(e) => Err(e),
+        };
+        let latest = match latest {
+            Ok(latest) => latest,
+            Err(e) => {
+                self.unsubscribe_live(&topic);
+                self.refuse(Refusal::new(id, ErrorCode::Unavailable, e.to_string()));
+                return Ok(());
+            }
+        };
+        // After the broker subscription: this node hears its own join event too.
         let _ = self
             .hub
             .broker
@@ -602,12 +663,10 @@ impl Session {
             .await;
         match since {
             None => {
-                let latest = Self::latest(&self.hub, &topic).await?;
                 self.subs.get_mut(&topic).expect("just added").last = latest;
                 self.ack(id.as_deref(), json!({ "channel": channel, "offset": latest }));
             }
             Some(since) => {
-                let latest = Self::latest(&self.hub, &topic).await?;
                 // Until the replay is queued, live deliveries wait in the mailbox; the
                 // subscription's `last` then drops those the replay covered.
                 self.subs.get_mut(&topic).expect("just added").last = latest;
@@ -641,6 +700,7 @@ impl Session {
         self.mailbox.close();
         for topic in self.subs.drain() {
             self.hub.router.remove(&topic, self.id);
+            self.hub.broker.unsubscribe(&topic);
             if let Topic::Channel(channel) = &topic {
                 let _ = self
                     .hub

@@ -1,0 +1,178 @@
+//! The Lua scripts the Redis broker runs. A script runs atomically in Redis: nothing
+//! else happens between its commands, which is what makes a publish's append to history
+//! and its pub/sub message one step (see the module docs of `super`).
+
+use redis::Script;
+
+/// Shared by the scripts: drops the history's expired head (entry ids are `SEQ-MS`), at
+/// most 64 entries a call, and notes why.
+const EXPIRE: &str = r#"
+local function expire(meta, stream, cutoff)
+  for _ = 1, 64 do
+    local head = redis.call('XRANGE', stream, '-', '+', 'COUNT', 1)
+    if #head == 0 then return end
+    local id = head[1][1]
+    local t = tonumber(string.sub(id, string.find(id, '-', 1, true) + 1))
+    if t > cutoff then return end
+    redis.call('XDEL', stream, id)
+    redis.call('HSET', meta, 'drop', 'expired')
+  end
+end
+local function now_ms()
+  local t = redis.call('TIME')
+  return tonumber(t[1]) * 1000 + math.floor(tonumber(t[2]) / 1000)
+end
+local function meta_of(meta, stream, fresh_epoch)
+  local epoch = redis.call('HGET', meta, 'epoch')
+  if not epoch then
+    -- A new life of the topic: whatever a stream still holds is from an earlier one.
+    epoch = fresh_epoch
+    redis.call('DEL', stream)
+    redis.call('HSET', meta, 'epoch', epoch, 'seq', 0)
+  end
+  return epoch
+end
+"#;
+
+/// KEYS: meta, stream, idempotency key (or a placeholder).
+/// ARGV: fresh epoch, payload, max messages, ttl ms, meta ttl ms, pub/sub channel,
+/// "1" if there is an idempotency key, its window in ms.
+/// Returns `{1, epoch, seq}`, or `{0, "EPOCH SEQ"}` for a repeated idempotency key.
+const PUBLISH: &str = r#"
+if ARGV[7] == '1' then
+  local first = redis.call('GET', KEYS[3])
+  if first then return {0, first} end
+end
+local epoch = meta_of(KEYS[1], KEYS[2], ARGV[1])
+local seq = redis.call('HINCRBY', KEYS[1], 'seq', 1)
+local now = now_ms()
+local max = tonumber(ARGV[3])
+if max > 0 then
+  redis.call('XADD', KEYS[2], string.format('%d-%d', seq, now), 'p', ARGV[2])
+  if redis.call('XLEN', KEYS[2]) > max then
+    redis.call('XTRIM', KEYS[2], 'MAXLEN', max)
+    redis.call('HSET', KEYS[1], 'drop', 'trimmed')
+  end
+  expire(KEYS[1], KEYS[2], now - tonumber(ARGV[4]))
+  redis.call('PEXPIRE', KEYS[2], ARGV[4])
+else
+  redis.call('HSET', KEYS[1], 'drop', 'trimmed')
+end
+redis.call('PEXPIRE', KEYS[1], ARGV[5])
+redis.call('PUBLISH', ARGV[6], 'm' .. epoch .. ' ' .. string.format('%d', seq) .. ' ' .. ARGV[2])
+if ARGV[7] == '1' then
+  redis.call('SET', KEYS[3], epoch .. ' ' .. string.format('%d', seq), 'PX', ARGV[8])
+end
+return {1, epoch, seq}
+"#;
+
+/// KEYS: meta, stream. ARGV: fresh epoch, ttl ms, meta ttl ms, since seq (-1: only the
+/// latest, no messages), most entries to return, since epoch (empty: everything held).
+/// Returns `{epoch, seq, drop, first held seq, entries}`.
+const READ: &str = r#"
+local epoch = meta_of(KEYS[1], KEYS[2], ARGV[1])
+redis.call('PEXPIRE', KEYS[1], ARGV[3])
+local seq = tonumber(redis.call('HGET', KEYS[1], 'seq'))
+local since = tonumber(ARGV[4])
+if since < 0 then return {epoch, seq, '', seq + 1, {}} end
+expire(KEYS[1], KEYS[2], now_ms() - tonumber(ARGV[2]))
+local drop = redis.call('HGET', KEYS[1], 'drop') or ''
+local first = seq + 1
+local head = redis.call('XRANGE', KEYS[2], '-', '+', 'COUNT', 1)
+if #head > 0 then
+  local id = head[1][1]
+  first = tonumber(string.sub(id, 1, string.find(id, '-', 1, true) - 1))
+elseif seq > 0 and redis.call('EXISTS', KEYS[2]) == 0 and drop == '' then
+  -- The stream itself expired: nothing was published for the TTL.
+  drop = 'expired'
+end
+local from = since + 1
+-- Another life's offset, or one this life never reached: everything held.
+if ARGV[6] ~= epoch or since > seq or from < first then from = first end
+local entries = redis.call('XRANGE', KEYS[2], string.format('%d-0', from), '+', 'COUNT', ARGV[5])
+return {epoch, seq, drop, first, entries}
+"#;
+
+/// KEYS: presence by expiry, by name, the index. ARGV: channel, member (`USER\0NODE`),
+/// user, expiry ms, pub/sub channel. Publishes `+USER` when this is the user's first entry.
+const JOIN: &str = r#"
+local added = redis.call('ZADD', KEYS[1], ARGV[4], ARGV[2])
+redis.call('ZADD', KEYS[2], 0, ARGV[2])
+redis.call('SADD', KEYS[3], ARGV[1])
+if added == 1 then
+  local mine = redis.call('ZRANGEBYLEX', KEYS[2], '[' .. ARGV[3] .. '\0', '[' .. ARGV[3] .. '\0\255', 'LIMIT', 0, 2)
+  if #mine == 1 then
+    redis.call('PUBLISH', ARGV[5], '+' .. ARGV[3])
+    return 1
+  end
+end
+return 0
+"#;
+
+/// KEYS: presence by expiry, by name. ARGV: member, user, pub/sub channel. Publishes
+/// `-USER` when that was the user's last entry.
+const LEAVE: &str = r#"
+local removed = redis.call('ZREM', KEYS[1], ARGV[1])
+redis.call('ZREM', KEYS[2], ARGV[1])
+if removed == 1 then
+  local left = redis.call('ZRANGEBYLEX', KEYS[2], '[' .. ARGV[2] .. '\0', '[' .. ARGV[2] .. '\0\255', 'LIMIT', 0, 1)
+  if #left == 0 then
+    redis.call('PUBLISH', ARGV[3], '-' .. ARGV[2])
+    return 1
+  end
+end
+return 0
+"#;
+
+/// KEYS: the presence index. ARGV: the key prefix, now ms, an `SSCAN` cursor of the
+/// index. Removes the entries of the channels at the cursor that were not refreshed in
+/// time (their node is gone), publishes `-USER` for users left with none, and forgets
+/// channels left empty. Returns `{next cursor, entries removed}`.
+const SWEEP: &str = r#"
+local removed = 0
+local scan = redis.call('SSCAN', KEYS[1], ARGV[3], 'COUNT', 100)
+for _, channel in ipairs(scan[2]) do
+  local base = ARGV[1] .. '{p:' .. channel .. '}'
+  local expired = redis.call('ZRANGEBYSCORE', base .. ':x', '-inf', ARGV[2], 'LIMIT', 0, 1000)
+  for _, member in ipairs(expired) do
+    redis.call('ZREM', base .. ':x', member)
+    redis.call('ZREM', base .. ':u', member)
+    removed = removed + 1
+    local cut = string.find(member, '\0', 1, true)
+    if cut then
+      local user = string.sub(member, 1, cut - 1)
+      local left = redis.call('ZRANGEBYLEX', base .. ':u', '[' .. user .. '\0', '[' .. user .. '\0\255', 'LIMIT', 0, 1)
+      if #left == 0 then
+        redis.call('PUBLISH', ARGV[1] .. '{c:' .. channel .. '}', '-' .. user)
+      end
+    end
+  end
+  if redis.call('ZCARD', base .. ':x') == 0 then
+    redis.call('SREM', KEYS[1], channel)
+  end
+end
+return {scan[1], removed}
+"#;
+
+/// The scripts, loaded once (`EVALSHA`, falling back to `EVAL` after a Redis restart).
+#[derive(Debug)]
+pub(crate) struct Scripts {
+    pub(crate) publish: Script,
+    pub(crate) read: Script,
+    pub(crate) join: Script,
+    pub(crate) leave: Script,
+    pub(crate) sweep: Script,
+}
+
+impl Default for Scripts {
+    fn default() -> Self {
+        let with_helpers = |body: &str| Script::new(&format!("{EXPIRE}{body}"));
+        Scripts {
+            publish: with_helpers(PUBLISH),
+            read: with_helpers(READ),
+            join: Script::new(JOIN),
+            leave: Script::new(LEAVE),
+            sweep: Script::new(SWEEP),
+        }
+    }
+}
