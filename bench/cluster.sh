@@ -372,9 +372,10 @@ run_one() {
             log "  $srv node $(( i + 1 )) died during the run: $(tail -3 "$base.node$(( i + 1 )).log")"
         fi
     done
-    # What redis saw: pub/sub traffic, clients (a node's subscriber cut off for its
-    # output buffer shows in client_recent_max_output_buffer and the log).
-    { rcli info; echo "# client list"; rcli client list; } > "$base.redis-info.txt" 2>&1 || true
+    # What redis saw: commands by kind (counted from the CONFIG RESETSTAT before the run),
+    # pub/sub traffic, clients (a node's subscriber cut off for its output buffer shows in
+    # client_recent_max_output_buffer and the log).
+    { rcli info; rcli info commandstats; echo "# client list"; rcli client list; } > "$base.redis-info.txt" 2>&1 || true
     local cmds
     cmds=$(IFS='|'; echo "${NODE_CMDS[*]}")
     stop_nodes
