@@ -12,6 +12,15 @@
 //!   subscriber has each one;
 //! - with `--burst B`, `--bursts` times: B messages published back to back, and
 //!   N x B deliveries over the time from the first send to the last delivery.
+//!
+//! Cluster mode (the hubs that have one: `wsx-hub`, `socketio`): `--url` takes several
+//! nodes, comma-separated, subscriber i joining node i mod K, and `--publish-url` names the
+//! node that publishes (the first of `--url` by default). Given either, the report adds the
+//! per-delivery latency of the bursts (each subscriber's receipt against the burst's send
+//! time), the same split into cross-node subscribers (on another node than the publisher)
+//! and same-node ones, the cross-node deliveries/s of each burst, deliveries out of order
+//! or twice, and (`--watch-pid NAME=PID`) the CPU of each node and of the broker. Without
+//! them, the report is what it was for one server.
 
 mod broadcast;
 mod http;
@@ -42,9 +51,19 @@ pub struct Args {
     #[arg(long, value_enum, default_value_t = Kind::Broadcast)]
     kind: Kind,
     /// The server: for `broadcast` its WebSocket URL; for the hubs only its host and port
-    /// count (each kind has its own paths; http:// is accepted too).
+    /// count (each kind has its own paths; http:// is accepted too). For `wsx-hub` and
+    /// `socketio`, several nodes of one cluster, comma-separated: subscribers are assigned
+    /// to them round-robin.
     #[arg(long, default_value = "ws://127.0.0.1:9003/")]
     url: String,
+    /// The node to publish through (`wsx-hub`, `socketio`); default the first of --url.
+    /// Subscribers on other nodes count as cross-node.
+    #[arg(long)]
+    publish_url: Option<String>,
+    /// NAME=PID of a process whose CPU use to report per phase (a node, the broker);
+    /// repeatable or comma-separated.
+    #[arg(long, value_delimiter = ',', value_parser = parse_watch)]
+    watch_pid: Vec<(String, u32)>,
     /// Subscribers (N).
     #[arg(long, short = 'n', default_value_t = 1000)]
     subscribers: usize,
@@ -225,10 +244,18 @@ impl Shared {
                 .find(|&i| (self.delivered[i].load(Ordering::Relaxed) as usize) < n);
             let Some(idx) = short else { return Ok(()) };
             if Instant::now() >= deadline {
+                let missing: usize = range
+                    .clone()
+                    .map(|i| n.saturating_sub(self.delivered[i].load(Ordering::Relaxed) as usize))
+                    .sum();
                 bail!(
-                    "after {:.0} s, message {idx} had reached {} of {n} subscribers",
+                    "after {:.0} s, message {idx} had reached {} of {n} subscribers \
+                     ({missing} of {} deliveries of messages {}..{} missing)",
                     timeout.as_secs_f64(),
-                    self.delivered[idx].load(Ordering::Relaxed)
+                    self.delivered[idx].load(Ordering::Relaxed),
+                    n * range.len(),
+                    range.start,
+                    range.end
                 );
             }
             // Arrival times are taken by the subscribers; this only decides when to go on.
@@ -244,12 +271,68 @@ impl Shared {
     }
 }
 
+/// `NAME=PID` for --watch-pid.
+fn parse_watch(s: &str) -> Result<(String, u32), String> {
+    let (name, pid) = s
+        .split_once('=')
+        .ok_or_else(|| format!("{s:?}: expected NAME=PID"))?;
+    let pid = pid
+        .trim()
+        .parse()
+        .map_err(|_| format!("{s:?}: {pid:?} is not a PID"))?;
+    if name.trim().is_empty() {
+        return Err(format!("{s:?}: the name is empty"));
+    }
+    Ok((name.trim().to_owned(), pid))
+}
+
+/// The URLs of a comma-separated --url, http:// taken as ws://.
+fn split_urls(list: &str) -> anyhow::Result<Vec<String>> {
+    let urls: Vec<String> = list
+        .split(',')
+        .map(str::trim)
+        .filter(|u| !u.is_empty())
+        .map(|u| match u.strip_prefix("http://") {
+            Some(rest) => format!("ws://{rest}"),
+            None => u.to_owned(),
+        })
+        .collect();
+    if urls.is_empty() {
+        bail!("--url {list:?} names no server");
+    }
+    Ok(urls)
+}
+
+/// The node (index into --url) that subscriber `i` joins.
+fn node_of(i: usize, nodes: usize) -> usize {
+    i % nodes.max(1)
+}
+
 pub async fn run(args: Args) -> anyhow::Result<Report> {
-    let url = match args.url.strip_prefix("http://") {
-        Some(rest) => format!("ws://{rest}"),
-        None => args.url.clone(),
+    let urls = split_urls(&args.url)?;
+    let cluster = urls.len() > 1 || args.publish_url.is_some();
+    if cluster && !matches!(args.kind, Kind::WsxHub | Kind::Socketio) {
+        bail!(
+            "several --url and --publish-url are for the wsx-hub and socketio kinds, not {}",
+            args.kind.name()
+        );
+    }
+    let mut nodes = Vec::with_capacity(urls.len());
+    for u in &urls {
+        nodes.push(Target::parse(u).await?);
+    }
+    let publish_target = match &args.publish_url {
+        Some(u) => {
+            let one = split_urls(u)?;
+            if one.len() != 1 {
+                bail!("--publish-url takes one URL, not {u:?}");
+            }
+            Target::parse(&one[0]).await?
+        }
+        None => nodes[0].clone(),
     };
-    let server = Target::parse(&url).await?;
+    // Same node as the publisher: same address.
+    let remote: Vec<bool> = nodes.iter().map(|t| t.addr != publish_target.addr).collect();
     let n = args.subscribers;
     let seq = args.messages;
     let total = seq + args.burst * args.bursts;
@@ -263,14 +346,15 @@ pub async fn run(args: Args) -> anyhow::Result<Report> {
     let rss_before = args.pid.and_then(process_rss);
     let permits = Arc::new(Semaphore::new(args.concurrency.max(1)));
     let bar = super::progress(n as u64, "subscribing");
-    let loopback = server.addr.ip().is_loopback() && server.addr.is_ipv4();
     let start = Instant::now();
     let mut joining = Vec::with_capacity(n);
     for i in 0..n {
         let permit = permits.clone().acquire_owned().await?;
+        let server = nodes[node_of(i, nodes.len())].clone();
+        let loopback = server.addr.ip().is_loopback() && server.addr.is_ipv4();
         let source = (loopback && args.sources > 1)
             .then(|| IpAddr::V4(Ipv4Addr::new(127, 0, 0, 1 + (i % args.sources as usize) as u8)));
-        let (server, channel, kind, bar) = (server.clone(), args.channel.clone(), args.kind, bar.clone());
+        let (channel, kind, bar) = (args.channel.clone(), args.kind, bar.clone());
         joining.push(tokio::spawn(async move {
             let r = kind.subscribe(&server, &channel, i, source).await;
             drop(permit);
@@ -294,13 +378,14 @@ pub async fn run(args: Args) -> anyhow::Result<Report> {
         }
         let shared = shared.clone();
         let kind = args.kind;
-        receivers.push(tokio::spawn(async move {
-            let r = receive(stream, buf, kind, &shared, seq, total).await;
+        let handle = tokio::spawn(async move {
+            let r = receive(stream, buf, kind, &shared, total).await;
             if let Err(e) = &r {
                 shared.fail(e);
             }
             r
-        }));
+        });
+        receivers.push((node_of(i, nodes.len()), handle));
     }
     let subscribe_secs = start.elapsed().as_secs_f64();
     // From here on, N is the subscribers that read.
@@ -311,12 +396,12 @@ pub async fn run(args: Args) -> anyhow::Result<Report> {
     tokio::time::sleep(Duration::from_secs_f64(args.hold)).await;
     let rss_after = args.pid.and_then(process_rss);
 
-    let mut publisher = args.kind.publisher(&server, &args).await?;
+    let mut publisher = args.kind.publisher(&publish_target, &args).await?;
     let timeout = Duration::from_secs_f64(args.timeout);
 
     // One at a time, on a fixed schedule so that slow responses do not stretch it.
     let mut sent_at = vec![0u64; seq];
-    let seq_cpu = CpuMeter::start(args.pid);
+    let seq_cpu = CpuMeter::start(args.pid, &args.watch_pid);
     let schedule = Instant::now();
     for (idx, sent) in sent_at.iter_mut().enumerate() {
         tokio::time::sleep_until(schedule + Duration::from_millis(args.interval_ms * idx as u64)).await;
@@ -328,6 +413,8 @@ pub async fn run(args: Args) -> anyhow::Result<Report> {
     let seq_cpu = seq_cpu.stop();
 
     let mut bursts = Vec::with_capacity(args.bursts);
+    // The send time of each burst: that of every message in it.
+    let mut burst_sent = Vec::with_capacity(args.bursts);
     let mut burst_cpu = CpuUse::default();
     for b in 0..if args.burst > 0 { args.bursts } else { 0 } {
         tokio::time::sleep(Duration::from_millis(args.burst_pause_ms)).await;
@@ -337,7 +424,8 @@ pub async fn run(args: Args) -> anyhow::Result<Report> {
             .clone()
             .map(|idx| args.kind.publication(idx, args.size, &args.channel, t0))
             .collect();
-        let cpu = CpuMeter::start(args.pid);
+        let cpu = CpuMeter::start(args.pid, &args.watch_pid);
+        burst_sent.push(t0);
         publisher.publish(&publications).await?;
         shared.wait_for(range.clone(), n, timeout).await?;
         burst_cpu.add(cpu.stop());
@@ -346,17 +434,51 @@ pub async fn run(args: Args) -> anyhow::Result<Report> {
     }
 
     let mut hist = hdrhistogram::Histogram::<u64>::new(3)?;
-    for r in receivers {
+    // Cluster mode: [same node, cross-node] x [one at a time, bursts].
+    let mut split = [[Hist::new(3)?, Hist::new(3)?], [Hist::new(3)?, Hist::new(3)?]];
+    let mut burst_hist = Hist::new(3)?;
+    // The latest cross-node arrival of each burst, and the cross-node subscribers.
+    let mut cross_last = vec![0u64; burst_sent.len()];
+    let (mut cross_n, mut out_of_order, mut duplicates) = (0usize, 0u64, 0u64);
+    for (node, r) in receivers {
         let arrivals = r.await??;
-        for (t, s) in arrivals.iter().zip(&sent_at) {
+        for (t, s) in arrivals.times.iter().zip(&sent_at) {
             let _ = hist.record(t.saturating_sub(*s));
+        }
+        if !cluster {
+            continue;
+        }
+        let far = remote[node];
+        cross_n += far as usize;
+        out_of_order += arrivals.out_of_order;
+        duplicates += arrivals.duplicates;
+        let [one, burst] = &mut split[far as usize];
+        for (t, s) in arrivals.times.iter().zip(&sent_at) {
+            let _ = one.record(t.saturating_sub(*s));
+        }
+        for (b, &t0) in burst_sent.iter().enumerate() {
+            let range = seq + b * args.burst..seq + (b + 1) * args.burst;
+            for &t in &arrivals.times[range] {
+                let d = t.saturating_sub(t0);
+                let _ = burst_hist.record(d);
+                let _ = burst.record(d);
+                if far {
+                    cross_last[b] = cross_last[b].max(t);
+                }
+            }
         }
     }
 
     let mut report = Report::new("fanout");
+    report.param("kind", args.kind.name()).param("url", &args.url);
+    if cluster {
+        let publish_url = args.publish_url.as_deref().unwrap_or(&urls[0]);
+        report
+            .param("publish_url", publish_url)
+            .param("nodes", nodes.len())
+            .param("cross_node_subscribers", cross_n);
+    }
     report
-        .param("kind", args.kind.name())
-        .param("url", &args.url)
         .param("subscribers", n)
         .param("messages", seq)
         .param("interval_ms", args.interval_ms)
@@ -414,7 +536,61 @@ pub async fn run(args: Args) -> anyhow::Result<Report> {
             .result("burst time to last delivery (median)", median(&times), "ms");
         burst_cpu.report(&mut report, "bursts");
     }
+    if cluster {
+        cluster_results(&mut report, &split, &burst_hist, seq > 0);
+        if cross_n > 0 && !burst_sent.is_empty() {
+            let rates: Vec<f64> = cross_last
+                .iter()
+                .zip(&burst_sent)
+                .map(|(&last, &t0)| {
+                    (cross_n * args.burst) as f64 / (last.saturating_sub(t0).max(1) as f64 / 1e9)
+                })
+                .collect();
+            report
+                .result("cross-node burst deliveries/s (median)", median(&rates), "msg/s")
+                .result(
+                    "cross-node burst deliveries/s (min)",
+                    rates.iter().cloned().fold(f64::INFINITY, f64::min),
+                    "msg/s",
+                )
+                .result(
+                    "cross-node burst deliveries/s (max)",
+                    rates.iter().cloned().fold(0.0, f64::max),
+                    "msg/s",
+                );
+        }
+        report
+            .result("deliveries out of order", out_of_order as f64, "")
+            .result("deliveries received twice", duplicates as f64, "");
+    }
     Ok(report)
+}
+
+type Hist = hdrhistogram::Histogram<u64>;
+
+/// The per-delivery latencies of cluster mode: the bursts over all subscribers, then each
+/// phase for cross-node and same-node subscribers (where there are any).
+fn cluster_results(report: &mut Report, split: &[[Hist; 2]; 2], bursts: &Hist, one_at_a_time: bool) {
+    let row = |report: &mut Report, what: &str, h: &Hist| {
+        if h.is_empty() {
+            return;
+        }
+        for (q, name) in [(0.5, "p50"), (0.99, "p99")] {
+            report.result(
+                &format!("{what} latency {name}"),
+                h.value_at_quantile(q) as f64 / 1000.0,
+                "µs",
+            );
+        }
+    };
+    row(report, "burst delivery", bursts);
+    for (far, group) in [(1, "cross-node"), (0, "same-node")] {
+        let [one, burst] = &split[far];
+        if one_at_a_time {
+            row(report, &format!("{group} delivery (one at a time)"), one);
+        }
+        row(report, &format!("{group} delivery (bursts)"), burst);
+    }
 }
 
 /// CPU used by this process and (with --pid) the server over a phase, to tell which of
@@ -424,14 +600,20 @@ struct CpuMeter {
     wall: Instant,
     own: Option<Duration>,
     server: Option<(u32, Duration)>,
+    /// --watch-pid: name, PID, CPU so far.
+    watched: Vec<(String, u32, Option<Duration>)>,
 }
 
 impl CpuMeter {
-    fn start(server: Option<u32>) -> Self {
+    fn start(server: Option<u32>, watch: &[(String, u32)]) -> Self {
         CpuMeter {
             wall: Instant::now(),
             own: process_cpu(std::process::id()),
             server: server.and_then(|pid| Some((pid, process_cpu(pid)?))),
+            watched: watch
+                .iter()
+                .map(|(name, pid)| (name.clone(), *pid, process_cpu(*pid)))
+                .collect(),
         }
     }
 
@@ -443,10 +625,19 @@ impl CpuMeter {
         let server = self
             .server
             .and_then(|(pid, a)| Some(process_cpu(pid)?.saturating_sub(a)));
+        let watched = self
+            .watched
+            .into_iter()
+            .map(|(name, pid, a)| {
+                let used = a.zip(process_cpu(pid)).map(|(a, b)| b.saturating_sub(a));
+                (name, used)
+            })
+            .collect();
         CpuUse {
             wall: self.wall.elapsed(),
             own,
             server,
+            watched,
         }
     }
 }
@@ -456,6 +647,7 @@ struct CpuUse {
     wall: Duration,
     own: Option<Duration>,
     server: Option<Duration>,
+    watched: Vec<(String, Option<Duration>)>,
 }
 
 impl CpuUse {
@@ -467,6 +659,13 @@ impl CpuUse {
         };
         self.own = sum(self.own, other.own);
         self.server = sum(self.server, other.server);
+        if self.watched.is_empty() {
+            self.watched = other.watched;
+        } else {
+            for ((_, a), (_, b)) in self.watched.iter_mut().zip(other.watched) {
+                *a = sum(*a, b);
+            }
+        }
     }
 
     fn report(&self, report: &mut Report, phase: &str) {
@@ -485,6 +684,15 @@ impl CpuUse {
                 "%",
             );
         }
+        for (name, used) in &self.watched {
+            if let Some(used) = used {
+                report.result(
+                    &format!("{name} CPU utilisation ({phase})"),
+                    used.as_secs_f64() / wall * 100.0,
+                    "%",
+                );
+            }
+        }
     }
 }
 
@@ -498,17 +706,32 @@ fn median(v: &[f64]) -> f64 {
     }
 }
 
+/// What one subscriber saw.
+#[derive(Debug)]
+struct Arrivals {
+    /// When each message first arrived, ns since `Shared::epoch`.
+    times: Vec<u64>,
+    /// Messages that came after one with a higher number.
+    out_of_order: u64,
+    /// Messages that came again.
+    duplicates: u64,
+}
+
 /// One subscriber: counts its deliveries into `shared` until it has all `total`, answering
-/// pings on the way. Returns the arrival times of the first `seq` (one-at-a-time) messages.
+/// pings on the way. Returns the arrival time of each message, and what came out of order.
 async fn receive(
     mut stream: TcpStream,
     mut buf: BytesMut,
     kind: Kind,
     shared: &Shared,
-    seq: usize,
     total: usize,
-) -> anyhow::Result<Vec<u64>> {
-    let mut arrivals = vec![0u64; seq];
+) -> anyhow::Result<Arrivals> {
+    let mut arrivals = Arrivals {
+        times: vec![0u64; total],
+        out_of_order: 0,
+        duplicates: 0,
+    };
+    let mut highest = None;
     let mut got = 0;
     let mut replies = Vec::new();
     // Frames read along with the subscription's answer.
@@ -525,8 +748,15 @@ async fn receive(
                 Some(idx) if idx < total => {
                     shared.delivered[idx].fetch_add(1, Ordering::Relaxed);
                     shared.last[idx].fetch_max(now, Ordering::Relaxed);
-                    if idx < seq {
-                        arrivals[idx] = now;
+                    if arrivals.times[idx] == 0 {
+                        arrivals.times[idx] = now;
+                    } else {
+                        arrivals.duplicates += 1;
+                    }
+                    if highest.is_some_and(|h| idx < h) {
+                        arrivals.out_of_order += 1;
+                    } else {
+                        highest = Some(idx);
                     }
                     got += 1;
                 }
@@ -558,6 +788,28 @@ mod tests {
         assert_eq!(median(&[3.0, 1.0, 2.0]), 2.0);
         assert_eq!(median(&[4.0, 1.0, 2.0, 3.0]), 2.5);
         assert_eq!(median(&[]), 0.0);
+    }
+
+    #[test]
+    fn url_lists_and_round_robin() {
+        assert_eq!(split_urls("ws://a:1/").unwrap(), ["ws://a:1/"]);
+        assert_eq!(
+            split_urls("http://a:1, ws://b:2/,").unwrap(),
+            ["ws://a:1", "ws://b:2/"]
+        );
+        assert!(split_urls(" , ").is_err());
+        let nodes: Vec<usize> = (0..5).map(|i| node_of(i, 2)).collect();
+        assert_eq!(nodes, [0, 1, 0, 1, 0]);
+        assert_eq!(node_of(7, 1), 0);
+        assert_eq!(node_of(7, 0), 0);
+    }
+
+    #[test]
+    fn watched_pids() {
+        assert_eq!(parse_watch("node1=42"), Ok(("node1".to_owned(), 42)));
+        assert!(parse_watch("42").is_err());
+        assert!(parse_watch("=42").is_err());
+        assert!(parse_watch("redis=x").is_err());
     }
 
     #[test]
