@@ -447,3 +447,33 @@ fn a_frozen_redis_fails_within_the_timeout_and_junk_from_redis_is_ignored() {
         assert!(Instant::now() < deadline, "no message after the thaw: {e:?}");
     }
 }
+
+#[test]
+fn presence_comes_back_after_redis_lost_it() {
+    let mut redis = RedisServer::start();
+    let hubs = nodes(&redis, 2, &["--cluster-presence-ttl", "3"]);
+    let mut d = Driver::python();
+    d.open("ann", &hubs[0].ws_url("user=ann"));
+    subscribe(&mut d, "ann", "chat:room", None);
+    let listed = |hub: &HubServer| -> Vec<String> {
+        let r = hub.get("/api/presence/chat:room");
+        if r.status != 200 {
+            return Vec::new();
+        }
+        r.json()["users"]
+            .as_array()
+            .iter()
+            .filter_map(|u| u.as_str().map(str::to_owned))
+            .collect()
+    };
+    assert_eq!(listed(&hubs[1]), ["ann"]);
+    redis.kill();
+    redis.restart();
+    // Redis came back empty; ann's node notices with its next heartbeat (every second
+    // here) and adds her again, without her doing anything.
+    let deadline = Instant::now() + STEP_TIMEOUT;
+    while listed(&hubs[1]) != ["ann"] {
+        assert!(Instant::now() < deadline, "ann is not listed again");
+        std::thread::sleep(Duration::from_millis(100));
+    }
+}

@@ -26,8 +26,8 @@ pub struct Config {
     pub redis_key_prefix: String,
     /// Milliseconds allowed for one Redis operation, and for connecting. Default 2000.
     pub redis_timeout_ms: u64,
-    /// Seconds a node's presence entries live in Redis unless refreshed (every third of
-    /// it): a crashed node's users leave within about 4/3 of it. Default 15.
+    /// Seconds a node counts as alive after its last heartbeat (sent every third of it):
+    /// a crashed node's users leave presence within about 4/3 of it. Default 15.
     pub cluster_presence_ttl: u64,
     /// HS256 secret: turns development auth off; clients need `?token=JWT`.
     pub jwt_secret: Option<String>,

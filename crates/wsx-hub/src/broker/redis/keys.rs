@@ -10,9 +10,10 @@
 //! | `P{c:room}:h` | stream | the history: entry id `SEQ-MS` (sequence, then publish time), field `p` |
 //! | `P{c:room}:k:KEY` | string | an idempotency key: `EPOCH SEQ` of the first publish |
 //! | `P{c:room}` | pub/sub channel | live publications (`m…`) and presence events (`+USER`, `-USER`) |
-//! | `P{p:room}:x` | sorted set | presence: `USER\0NODE` scored by when it expires (ms) |
-//! | `P{p:room}:u` | sorted set | the same members, score 0, to find a user's entries by prefix |
-//! | `Ppresence` | set | channels with presence entries, for the sweep of crashed nodes |
+//! | `P{p:room}:u` | sorted set | presence: `USER\0NODE`, score 0 (a user's entries by prefix) |
+//! | `P{p:room}:n` | sorted set | the same entries as `NODE\0USER` (a node's entries by prefix) |
+//! | `Pnodes` | hash | node → until when it is alive (ms), renewed by its heartbeat |
+//! | `Pnode:ID:p` | set | channels where node ID has presence entries |
 //! | `Pnode:ID` | pub/sub channel | requests and replies for node ID (forwarded requests) |
 //! | `Pcluster` | pub/sub channel | messages for every node (disconnect a user) |
 //!
@@ -54,14 +55,20 @@ impl Keys {
         self.topic(topic) + ":k:" + key
     }
 
-    /// The presence sorted sets of a channel: by expiry, and by name.
+    /// The presence sorted sets of a channel: by user, and by node.
     pub(crate) fn presence(&self, channel: &str) -> (String, String) {
         let base = format!("{}{{p:{channel}}}", self.prefix);
-        (base.clone() + ":x", base + ":u")
+        (base.clone() + ":u", base + ":n")
     }
 
-    pub(crate) fn presence_index(&self) -> String {
-        format!("{}presence", self.prefix)
+    /// The hash of live nodes and their heartbeats.
+    pub(crate) fn nodes(&self) -> String {
+        format!("{}nodes", self.prefix)
+    }
+
+    /// The channels where `node` has presence entries.
+    pub(crate) fn node_channels(&self, node: &str) -> String {
+        format!("{}node:{node}:p", self.prefix)
     }
 
     pub(crate) fn node(&self, node: &str) -> String {

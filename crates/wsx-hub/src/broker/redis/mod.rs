@@ -13,8 +13,9 @@
 //! - **Fan-out**: one Redis subscription per node and topic (not per client), on one
 //!   connection; Redis streams the messages and the client reads them in batches.
 //!   Publishes from many sessions share one multiplexed connection, pipelined.
-//! - **Presence**: each node keeps its own users' entries in a sorted set scored by an
-//!   expiry it refreshes; a crashed node's entries lapse and are swept by the others.
+//! - **Presence**: each node adds and removes its own users' entries, and renews one
+//!   heartbeat for all of them (one write per node, however many users); the entries of a
+//!   node whose heartbeat lapsed (a crash) are swept by the others, with `leave` events.
 //! - **Nodes talk** over pub/sub channels of their own: a request for a fallback session
 //!   held elsewhere is forwarded to its node, and a disconnect reaches every node.
 //! - **Faults**: Redis being slow or gone fails the operations that need it (clients get
@@ -44,7 +45,7 @@ use redis::aio::ConnectionManager;
 use scripts::Scripts;
 use sequencer::{Sequencer, Step};
 use serde_json::value::RawValue;
-use std::collections::{BTreeSet, HashMap, HashSet};
+use std::collections::{HashMap, HashSet};
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::{Arc, Mutex, MutexGuard, OnceLock, Weak};
 use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
@@ -70,8 +71,8 @@ pub struct RedisSettings {
     pub key_prefix: String,
     /// Longest wait for one Redis operation (and for connecting).
     pub timeout: Duration,
-    /// How long a node's presence entries live without a refresh: a crashed node's users
-    /// leave within it (plus one refresh interval, a third of it).
+    /// How long a node counts as alive after its last heartbeat (sent every third of
+    /// it): a crashed node's users leave within about 4/3 of it.
     pub presence_ttl: Duration,
     /// Longest wait for another node's answer to a forwarded request.
     pub forward_timeout: Duration,
@@ -614,6 +615,12 @@ impl RedisBroker {
             let ping = redis::cmd("PING");
             match tokio::time::timeout(self.settings.timeout, ping.query_async::<String>(&mut con)).await {
                 Ok(Ok(_)) => {
+                    // A restarted Redis has forgotten the scripts.
+                    for script in self.scripts.all() {
+                        if let Err(e) = script.load_async(&mut con).await {
+                            return Err(format!("loading a script: {e}"));
+                        }
+                    }
                     self.command_ok();
                     return Ok(());
                 }
@@ -783,24 +790,50 @@ impl RedisBroker {
 
     // ---- presence --------------------------------------------------------------------
 
-    fn member(&self, user: &str) -> String {
-        format!("{user}\0{}", self.settings.node)
-    }
-
-    fn presence_expiry(&self) -> u64 {
+    /// Until when this node counts as alive if its next heartbeat does not come.
+    fn heartbeat_expiry(&self) -> u64 {
         now_ms() + self.settings.presence_ttl.as_millis() as u64
     }
 
+    /// Adds this node's entry for `user` in `channel`; whether the user joined (had no
+    /// entry on any node).
+    async fn join(&self, channel: &str, user: &str) -> Result<bool, BrokerError> {
+        let (by_user, by_node) = self.keys.presence(channel);
+        let node = &self.settings.node;
+        let mut con = self.commands.clone();
+        let joined: i64 = self
+            .run("presence", async {
+                self.scripts
+                    .join
+                    .key(by_user)
+                    .key(by_node)
+                    .key(self.keys.node_channels(node))
+                    .key(self.keys.nodes())
+                    .arg(channel)
+                    .arg(user)
+                    .arg(node)
+                    .arg(self.heartbeat_expiry())
+                    .arg(self.keys.topic(&Topic::channel(channel)))
+                    .invoke_async(&mut con)
+                    .await
+            })
+            .await?;
+        Ok(joined == 1)
+    }
+
     async fn leave(&self, channel: &str, user: &str) -> Result<(), BrokerError> {
-        let (by_expiry, by_name) = self.keys.presence(channel);
+        let (by_user, by_node) = self.keys.presence(channel);
+        let node = &self.settings.node;
         let mut con = self.commands.clone();
         self.run("presence", async {
             self.scripts
                 .leave
-                .key(by_expiry)
-                .key(by_name)
-                .arg(self.member(user))
+                .key(by_user)
+                .key(by_node)
+                .key(self.keys.node_channels(node))
+                .arg(channel)
                 .arg(user)
+                .arg(node)
                 .arg(self.keys.topic(&Topic::channel(channel)))
                 .invoke_async::<i64>(&mut con)
                 .await
@@ -824,72 +857,94 @@ impl RedisBroker {
             !users.is_empty()
         });
         for (channel, user) in gone {
-            // If Redis is away the entry lapses by itself within the presence TTL.
+            // If Redis is away the entry goes with the next sweep of this node, or lapses
+            // with its heartbeat.
             let _ = self.leave(&channel, &user).await;
         }
     }
 
-    /// Extends this node's presence entries and the meta hashes of subscribed topics,
-    /// and sweeps entries other nodes left to lapse.
-    async fn refresh(&self) {
-        let expiry = self.presence_expiry();
-        let mut pipe = redis::pipe();
-        let index = self.keys.presence_index();
-        {
-            let presence = lock(&self.presence);
-            for (channel, users) in presence.iter() {
-                let (by_expiry, by_name) = self.keys.presence(channel);
-                for user in users.keys() {
-                    let member = self.member(user);
-                    pipe.zadd(&by_expiry, &member, expiry).ignore();
-                    pipe.zadd(&by_name, &member, 0).ignore();
-                }
-                pipe.sadd(&index, &**channel).ignore();
-            }
-        }
-        {
-            let topics = lock(&self.topics);
-            for topic in topics.map.keys() {
-                pipe.pexpire(self.keys.meta(topic), self.meta_ttl_ms() as i64)
-                    .ignore();
-            }
-        }
+    /// Renews this node's heartbeat (one write, however many users it has), puts its
+    /// entries back if it had been taken for dead, and sweeps the entries of nodes whose
+    /// heartbeat lapsed.
+    async fn heartbeat(&self) {
         let mut con = self.commands.clone();
-        if !pipe.is_empty()
-            && self
-                .run("refresh", async { pipe.query_async::<()>(&mut con).await })
-                .await
-                .is_err()
-        {
-            return;
+        let swept: Result<i64, _> = self
+            .run("presence", async {
+                self.scripts
+                    .heartbeat
+                    .key(self.keys.nodes())
+                    .arg(&self.settings.node)
+                    .arg(self.heartbeat_expiry())
+                    .invoke_async(&mut con)
+                    .await
+            })
+            .await;
+        match swept {
+            Err(_) => return,
+            Ok(1) => {
+                // Not listed: Redis lost its data, or this node was silent past the TTL
+                // and the others swept it. Its users are still here.
+                let entries: Vec<(Arc<str>, Arc<str>)> = lock(&self.presence)
+                    .iter()
+                    .flat_map(|(c, users)| users.keys().map(move |u| (c.clone(), u.clone())))
+                    .collect();
+                if !entries.is_empty() {
+                    tracing::info!(
+                        entries = entries.len(),
+                        "redis: this node's presence was gone; adding it again"
+                    );
+                }
+                for (channel, user) in entries {
+                    if self.join(&channel, &user).await.is_err() {
+                        return;
+                    }
+                }
+            }
+            Ok(_) => {}
         }
-        let mut cursor = "0".to_owned();
         for _ in 0..100 {
             let mut con = self.commands.clone();
-            let swept: Result<(String, i64), _> = self
+            let more: Result<i64, _> = self
                 .run("presence", async {
                     self.scripts
                         .sweep
-                        .key(&index)
+                        .key(self.keys.nodes())
                         .arg(&self.settings.key_prefix)
                         .arg(now_ms())
-                        .arg(&cursor)
+                        .arg(1000)
                         .invoke_async(&mut con)
                         .await
                 })
                 .await;
-            match swept {
-                Ok((next, _)) if next != "0" => cursor = next,
-                _ => break,
+            if !matches!(more, Ok(1)) {
+                break;
             }
         }
+    }
+
+    /// Extends the meta hashes (epoch and latest offset) of the topics this node has
+    /// subscribers for, so that a quiet topic keeps its epoch while anyone listens.
+    async fn refresh_meta(&self) {
+        let mut pipe = redis::pipe();
+        for topic in lock(&self.topics).map.keys() {
+            pipe.pexpire(self.keys.meta(topic), self.meta_ttl_ms() as i64)
+                .ignore();
+        }
+        if pipe.is_empty() {
+            return;
+        }
+        let mut con = self.commands.clone();
+        let _ = self
+            .run("refresh", async { pipe.query_async::<()>(&mut con).await })
+            .await;
     }
 
     async fn maintain(this: Weak<Self>) {
         let mut holes = tokio::time::interval(REORDER_WINDOW / 5);
         holes.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
         let mut last_sweep = Instant::now();
-        let mut last_refresh: Option<Instant> = None;
+        let mut last_heartbeat: Option<Instant> = None;
+        let mut last_meta = Instant::now();
         loop {
             holes.tick().await;
             let Some(broker) = this.upgrade() else { return };
@@ -900,9 +955,13 @@ impl RedisBroker {
                 broker.sweep_local().await;
             }
             let every = broker.settings.presence_ttl / 3;
-            if last_refresh.is_none_or(|t| now.duration_since(t) >= every) {
-                last_refresh = Some(now);
-                broker.refresh().await;
+            if last_heartbeat.is_none_or(|t| now.duration_since(t) >= every) {
+                last_heartbeat = Some(now);
+                broker.heartbeat().await;
+            }
+            if now.duration_since(last_meta) >= META_GRACE / 6 {
+                last_meta = now;
+                broker.refresh_meta().await;
             }
         }
     }
@@ -1015,25 +1074,7 @@ impl Broker for RedisBroker {
                 p.conns.insert(conn);
                 users.insert(user.into(), p);
             }
-            let (by_expiry, by_name) = self.keys.presence(channel);
-            let mut con = self.commands.clone();
-            let joined: i64 = self
-                .run("presence", async {
-                    self.scripts
-                        .join
-                        .key(by_expiry)
-                        .key(by_name)
-                        .key(self.keys.presence_index())
-                        .arg(channel)
-                        .arg(self.member(user))
-                        .arg(user)
-                        .arg(self.presence_expiry())
-                        .arg(self.keys.topic(&Topic::channel(channel)))
-                        .invoke_async(&mut con)
-                        .await
-                })
-                .await?;
-            Ok(if joined == 1 {
+            Ok(if self.join(channel, user).await? {
                 PresenceChange::Joined
             } else {
                 PresenceChange::Unchanged
@@ -1056,26 +1097,18 @@ impl Broker for RedisBroker {
 
     fn presence_list<'a>(&'a self, channel: &'a str) -> BrokerFuture<'a, Vec<String>> {
         Box::pin(async move {
-            let (by_expiry, _) = self.keys.presence(channel);
+            let (by_user, _) = self.keys.presence(channel);
             let mut con = self.commands.clone();
-            let members: Vec<Vec<u8>> = self
-                .run("presence", async {
-                    redis::cmd("ZRANGEBYSCORE")
-                        .arg(by_expiry)
-                        .arg(now_ms())
-                        .arg("+inf")
-                        .query_async(&mut con)
-                        .await
-                })
-                .await?;
-            let users: BTreeSet<String> = members
-                .iter()
-                .filter_map(|m| {
-                    let user = m.split(|b| *b == 0).next()?;
-                    String::from_utf8(user.to_vec()).ok()
-                })
-                .collect();
-            Ok(users.into_iter().collect())
+            self.run("presence", async {
+                self.scripts
+                    .list
+                    .key(by_user)
+                    .key(self.keys.nodes())
+                    .arg(now_ms())
+                    .invoke_async(&mut con)
+                    .await
+            })
+            .await
         })
     }
 

@@ -93,65 +93,101 @@ local entries = redis.call('XRANGE', KEYS[2], string.format('%d-0', from), '+', 
 return {epoch, seq, drop, first, entries}
 "#;
 
-/// KEYS: presence by expiry, by name, the index. ARGV: channel, member (`USER\0NODE`),
-/// user, expiry ms, pub/sub channel. Publishes `+USER` when this is the user's first entry.
+/// KEYS: presence by user, by node, the node's channels, the nodes hash. ARGV: channel,
+/// user, node, the node's heartbeat expiry (ms), pub/sub channel. Publishes `+USER` when
+/// this is the user's first entry in the channel.
 const JOIN: &str = r#"
-local added = redis.call('ZADD', KEYS[1], ARGV[4], ARGV[2])
-redis.call('ZADD', KEYS[2], 0, ARGV[2])
+local added = redis.call('ZADD', KEYS[1], 0, ARGV[2] .. '\0' .. ARGV[3])
+redis.call('ZADD', KEYS[2], 0, ARGV[3] .. '\0' .. ARGV[2])
 redis.call('SADD', KEYS[3], ARGV[1])
+redis.call('HSET', KEYS[4], ARGV[3], ARGV[4])
 if added == 1 then
-  local mine = redis.call('ZRANGEBYLEX', KEYS[2], '[' .. ARGV[3] .. '\0', '[' .. ARGV[3] .. '\0\255', 'LIMIT', 0, 2)
-  if #mine == 1 then
-    redis.call('PUBLISH', ARGV[5], '+' .. ARGV[3])
+  local all = redis.call('ZRANGEBYLEX', KEYS[1], '[' .. ARGV[2] .. '\0', '[' .. ARGV[2] .. '\0\255', 'LIMIT', 0, 2)
+  if #all == 1 then
+    redis.call('PUBLISH', ARGV[5], '+' .. ARGV[2])
     return 1
   end
 end
 return 0
 "#;
 
-/// KEYS: presence by expiry, by name. ARGV: member, user, pub/sub channel. Publishes
-/// `-USER` when that was the user's last entry.
+/// KEYS: presence by user, by node, the node's channels. ARGV: channel, user, node,
+/// pub/sub channel. Publishes `-USER` when that was the user's last entry.
 const LEAVE: &str = r#"
-local removed = redis.call('ZREM', KEYS[1], ARGV[1])
-redis.call('ZREM', KEYS[2], ARGV[1])
+local removed = redis.call('ZREM', KEYS[1], ARGV[2] .. '\0' .. ARGV[3])
+redis.call('ZREM', KEYS[2], ARGV[3] .. '\0' .. ARGV[2])
+local mine = redis.call('ZRANGEBYLEX', KEYS[2], '[' .. ARGV[3] .. '\0', '[' .. ARGV[3] .. '\0\255', 'LIMIT', 0, 1)
+if #mine == 0 then redis.call('SREM', KEYS[3], ARGV[1]) end
 if removed == 1 then
-  local left = redis.call('ZRANGEBYLEX', KEYS[2], '[' .. ARGV[2] .. '\0', '[' .. ARGV[2] .. '\0\255', 'LIMIT', 0, 1)
+  local left = redis.call('ZRANGEBYLEX', KEYS[1], '[' .. ARGV[2] .. '\0', '[' .. ARGV[2] .. '\0\255', 'LIMIT', 0, 1)
   if #left == 0 then
-    redis.call('PUBLISH', ARGV[3], '-' .. ARGV[2])
+    redis.call('PUBLISH', ARGV[4], '-' .. ARGV[2])
     return 1
   end
 end
 return 0
 "#;
 
-/// KEYS: the presence index. ARGV: the key prefix, now ms, an `SSCAN` cursor of the
-/// index. Removes the entries of the channels at the cursor that were not refreshed in
-/// time (their node is gone), publishes `-USER` for users left with none, and forgets
-/// channels left empty. Returns `{next cursor, entries removed}`.
+/// KEYS: the nodes hash. ARGV: node, its new expiry (ms). Returns 1 if the node was not
+/// listed: it was taken for dead and swept (or Redis lost its data), and must add its
+/// entries again.
+const HEARTBEAT: &str = r#"
+return redis.call('HSET', KEYS[1], ARGV[1], ARGV[2])
+"#;
+
+/// KEYS: the nodes hash. ARGV: the key prefix, now (ms), most entries to remove. Removes
+/// the presence entries of nodes whose heartbeat lapsed, publishing `-USER` for users
+/// left with none, and forgets such nodes once they have no entries left. Returns 1 if
+/// it stopped at the limit (call again).
 const SWEEP: &str = r#"
-local removed = 0
-local scan = redis.call('SSCAN', KEYS[1], ARGV[3], 'COUNT', 100)
-for _, channel in ipairs(scan[2]) do
-  local base = ARGV[1] .. '{p:' .. channel .. '}'
-  local expired = redis.call('ZRANGEBYSCORE', base .. ':x', '-inf', ARGV[2], 'LIMIT', 0, 1000)
-  for _, member in ipairs(expired) do
-    redis.call('ZREM', base .. ':x', member)
-    redis.call('ZREM', base .. ':u', member)
-    removed = removed + 1
-    local cut = string.find(member, '\0', 1, true)
-    if cut then
-      local user = string.sub(member, 1, cut - 1)
-      local left = redis.call('ZRANGEBYLEX', base .. ':u', '[' .. user .. '\0', '[' .. user .. '\0\255', 'LIMIT', 0, 1)
-      if #left == 0 then
-        redis.call('PUBLISH', ARGV[1] .. '{c:' .. channel .. '}', '-' .. user)
+local budget = tonumber(ARGV[3])
+local nodes = redis.call('HGETALL', KEYS[1])
+for i = 1, #nodes, 2 do
+  local node, alive = nodes[i], tonumber(nodes[i + 1])
+  if alive < tonumber(ARGV[2]) then
+    local index = ARGV[1] .. 'node:' .. node .. ':p'
+    for _, channel in ipairs(redis.call('SMEMBERS', index)) do
+      local base = ARGV[1] .. '{p:' .. channel .. '}'
+      local entries = redis.call('ZRANGEBYLEX', base .. ':n', '[' .. node .. '\0', '[' .. node .. '\0\255', 'LIMIT', 0, budget)
+      for _, entry in ipairs(entries) do
+        local user = string.sub(entry, #node + 2)
+        redis.call('ZREM', base .. ':n', entry)
+        redis.call('ZREM', base .. ':u', user .. '\0' .. node)
+        local left = redis.call('ZRANGEBYLEX', base .. ':u', '[' .. user .. '\0', '[' .. user .. '\0\255', 'LIMIT', 0, 1)
+        if #left == 0 then
+          redis.call('PUBLISH', ARGV[1] .. '{c:' .. channel .. '}', '-' .. user)
+        end
+        budget = budget - 1
       end
+      if budget <= 0 then return 1 end
+      redis.call('SREM', index, channel)
+    end
+    redis.call('HDEL', KEYS[1], node)
+  end
+end
+return 0
+"#;
+
+/// KEYS: presence by user, the nodes hash. ARGV: now (ms). The users with an entry of a
+/// live node, sorted, each once.
+const LIST: &str = r#"
+local alive = {}
+local users = {}
+local last = nil
+for _, entry in ipairs(redis.call('ZRANGE', KEYS[1], 0, -1)) do
+  local cut = string.find(entry, '\0', 1, true)
+  if cut then
+    local user, node = string.sub(entry, 1, cut - 1), string.sub(entry, cut + 1)
+    if alive[node] == nil then
+      alive[node] = (tonumber(redis.call('HGET', KEYS[2], node)) or 0) >= tonumber(ARGV[1])
+    end
+    if alive[node] and user ~= last then
+      users[#users + 1] = user
+      last = user
     end
   end
-  if redis.call('ZCARD', base .. ':x') == 0 then
-    redis.call('SREM', KEYS[1], channel)
-  end
 end
-return {scan[1], removed}
+return users
 "#;
 
 /// The scripts, loaded once (`EVALSHA`, falling back to `EVAL` after a Redis restart).
@@ -161,7 +197,25 @@ pub(crate) struct Scripts {
     pub(crate) read: Script,
     pub(crate) join: Script,
     pub(crate) leave: Script,
+    pub(crate) heartbeat: Script,
     pub(crate) sweep: Script,
+    pub(crate) list: Script,
+}
+
+impl Scripts {
+    /// Every script, to load them all at once after connecting (so that concurrent
+    /// first calls do not each find them missing and load them).
+    pub(crate) fn all(&self) -> [&Script; 7] {
+        [
+            &self.publish,
+            &self.read,
+            &self.join,
+            &self.leave,
+            &self.heartbeat,
+            &self.sweep,
+            &self.list,
+        ]
+    }
 }
 
 impl Default for Scripts {
@@ -172,7 +226,9 @@ impl Default for Scripts {
             read: with_helpers(READ),
             join: Script::new(JOIN),
             leave: Script::new(LEAVE),
+            heartbeat: Script::new(HEARTBEAT),
             sweep: Script::new(SWEEP),
+            list: Script::new(LIST),
         }
     }
 }
