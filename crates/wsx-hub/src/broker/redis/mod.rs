@@ -730,12 +730,19 @@ impl RedisBroker {
                 from,
                 data,
             }) => {
-                let Ok(data) = RawValue::from_string(data.to_owned()) else {
-                    return self.bad_data("subscribe", "a message whose data is not JSON");
-                };
                 let offset = Offset {
                     epoch: Epoch(epoch),
                     seq,
+                };
+                let wanted = lock(&self.topics)
+                    .map
+                    .get(&topic)
+                    .is_some_and(|s| !s.sequencer.seen(offset));
+                if !wanted {
+                    return;
+                }
+                let Ok(data) = RawValue::from_string(data.to_owned()) else {
+                    return self.bad_data("subscribe", "a message whose data is not JSON");
                 };
                 self.offer(Arc::new(Publication::new(topic, offset, from, data)));
             }

@@ -59,6 +59,13 @@ impl Sequencer {
         self.last.is_some() && !self.waiting.is_empty()
     }
 
+    /// Whether a publication at `offset` was handed on already (the echo of this node's
+    /// own publish, most often): it need not even be decoded.
+    pub(crate) fn seen(&self, offset: Offset) -> bool {
+        self.last
+            .is_some_and(|l| l.epoch == offset.epoch && offset.seq <= l.seq)
+    }
+
     /// The subscription was lost: where the topic stands is unknown until the next start.
     pub(crate) fn reset(&mut self) {
         self.last = None;
