@@ -308,6 +308,39 @@ const scenarios = {
     report.observed = observed;
   },
 
+  // Two nodes of a cluster on one Redis (--hub and --hub2). The pages know both; the node
+  // they are on dies; they move to the other and recover, from the shared history, what
+  // was published while they moved: no gap, nothing twice.
+  async failover() {
+    const opts = (user) => ({ user, server: [args.hub, args.hub2], backoffCap: 1000 });
+    const wes = await page('wes', args.hub, opts('wes'));
+    const sue = await page('sue', args.hub, opts('sue'), ['WebSocket']);
+    const pia = await page('pia', args.hub, opts('pia'), ['WebSocket', 'EventSource']);
+    const all = [wes, sue, pia];
+    await Promise.all(all.map((p) => p.open()));
+    await subscribed(all, 'room');
+    ok(await wes.call('publish', 'room', { text: 'before' }), 'publish before');
+    for (const p of all) await p.until(`${p.name} sees before`, hasText, 'before');
+    await ask('kill');
+    for (const p of all) await p.until(`${p.name} recovers what was published while it moved`, hasText, 'while away');
+    for (const p of all) {
+      const server = await p.get('server');
+      check(`${p.name}: on the second node`, String(server).startsWith(args.hub2), server);
+    }
+    ok(await sue.call('publish', 'room', { text: 'after' }), 'publish after');
+    for (const p of all) await p.until(`${p.name} sees after`, hasText, 'after');
+    const observed = {};
+    for (const p of all) {
+      const log = (observed[p.name] = await p.log());
+      log.transport = await p.get('transport');
+      const texts = log.message.map((m) => m.data.text);
+      check(`${p.name}: each message once, in order`, JSON.stringify(texts) === '["before","while away","after"]', texts);
+      check(`${p.name}: no gap`, log.gap.length === 0, log.gap);
+      check(`${p.name}: a new session on the new node`, log.welcome.length === 2, log.welcome);
+    }
+    report.observed = observed;
+  },
+
   // The hub restarts on the same port: everyone reconnects, resubscribes, keeps chatting.
   async restart() {
     const opts = (user) => ({ user, backoffCap: 1000 });

@@ -555,3 +555,44 @@ fn requests_made_while_disconnected_wait_or_reject() {
     assert_eq!(texts(&bob["message"]), ["queued 1"]);
     assert_eq!(texts(&bob["direct"]), ["queued direct"]);
 }
+
+#[test]
+fn the_pages_move_to_another_node_of_a_cluster_when_theirs_dies_and_miss_nothing() {
+    let redis = support::redis::RedisServer::start();
+    let url = redis.url();
+    // The pages come from the first node and then talk to the second, another origin:
+    // the fallback transports need it allowed (CORS), on both.
+    let addrs: Vec<SocketAddr> = (0..2)
+        .map(|_| SocketAddr::from(([127, 0, 0, 1], support::unused_port())))
+        .collect();
+    let origins = addrs
+        .iter()
+        .map(|a| format!("http://{a}"))
+        .collect::<Vec<_>>()
+        .join(",");
+    let flags = ["--broker", url.as_str(), "--allowed-origins", origins.as_str()];
+    let mut first = HubServer::start_at(BIN, addrs[0], &flags);
+    let second = HubServer::start_at(BIN, addrs[1], &flags);
+    for hub in [&first, &second] {
+        let deadline = Instant::now() + STEP_TIMEOUT;
+        while hub.get("/healthz").status != 200 {
+            assert!(Instant::now() < deadline, "a node never reached Redis");
+            std::thread::sleep(Duration::from_millis(50));
+        }
+    }
+    let args = [("hub", hub_url(&first)), ("hub2", hub_url(&second))];
+    let report = scenario("failover", &args, |what| {
+        assert_eq!(what, "kill");
+        first.kill();
+        second.publish("room", r#"{"text":"while away"}"#);
+    });
+    for user in ["wes", "sue", "pia"] {
+        let log = &report["observed"][user];
+        assert_eq!(
+            texts(&log["message"]),
+            ["before", "while away", "after"],
+            "{user}"
+        );
+        assert!(log["gap"].as_array().is_empty(), "{user}: {:?}", log["gap"]);
+    }
+}

@@ -477,3 +477,119 @@ fn presence_comes_back_after_redis_lost_it() {
         std::thread::sleep(Duration::from_millis(100));
     }
 }
+
+#[test]
+fn connections_cut_mid_stream_lose_nothing_and_duplicate_nothing() {
+    let redis = RedisServer::start();
+    let hubs = nodes(&redis, 2, &[]);
+    let mut d = Driver::python();
+    d.open("s", &hubs[1].ws_url("user=sam"));
+    subscribe(&mut d, "s", "feed", None);
+    let addr = hubs[0].addr();
+    // Publishes go on while Redis drops the nodes' connections under them, subscription
+    // and command connections alike. Each publish either answers with its offset or
+    // fails with 503 (a 503 whose command had reached Redis still published: the reply
+    // was what got lost). The subscriber must end with every message published, each
+    // once, in order, the answered ones among them: what pub/sub lost in between comes
+    // back from history.
+    let publisher = std::thread::spawn(move || {
+        let mut acked = Vec::new();
+        for n in 0..400u64 {
+            let body = format!(r#"{{"channel":"feed","data":{n}}}"#);
+            let r = request(
+                addr,
+                "POST",
+                "/api/publish",
+                &[("Content-Type", "application/json")],
+                body.as_bytes(),
+            );
+            match r.status {
+                200 => acked.push((seq(r.json()["offset"].as_str().unwrap()), n)),
+                503 => {}
+                other => panic!("publish: {other} {}", r.text()),
+            }
+            std::thread::sleep(Duration::from_millis(2));
+        }
+        acked
+    });
+    for kind in ["pubsub", "normal", "pubsub"] {
+        std::thread::sleep(Duration::from_millis(150));
+        redis.cli(["CLIENT", "KILL", "TYPE", kind]);
+    }
+    let acked = publisher.join().unwrap();
+    assert!(acked.len() > 300, "most publishes got through: {}", acked.len());
+    let last = acked.last().unwrap().0;
+    let mut got = Vec::new();
+    let deadline = Instant::now() + STEP_TIMEOUT;
+    while got.last().is_none_or(|(s, _)| *s < last) {
+        assert!(
+            Instant::now() < deadline,
+            "{} arrived, up to {:?}",
+            got.len(),
+            got.last()
+        );
+        let e = d.recv("s");
+        match e["type"].as_str() {
+            Some("message") => got.push((seq(e["offset"].as_str().unwrap()), e["data"].as_u64().unwrap())),
+            Some("gap") => panic!("history held everything, yet: {e:?}"),
+            _ => {}
+        }
+    }
+    let seqs: Vec<u64> = got.iter().map(|(s, _)| *s).collect();
+    assert_eq!(
+        seqs,
+        (1..=last).collect::<Vec<_>>(),
+        "every offset once, in order"
+    );
+    for a in &acked {
+        assert!(got.contains(a), "answered {a:?} not delivered");
+    }
+    assert!(hubs[1].metric("wsx_broker_resyncs_total").unwrap_or(0.0) >= 1.0);
+}
+
+#[test]
+fn unexpected_data_in_redis_is_refused_clearly_and_counted() {
+    let redis = RedisServer::start();
+    let hubs = nodes(&redis, 1, &[]);
+    // A topic whose meta hash someone else wrote.
+    redis.cli(["HSET", "wsx:{c:odd}:m", "epoch", "not-a-number", "seq", "0"]);
+    let r = hubs[0].post("/api/publish", r#"{"channel":"odd","data":1}"#);
+    assert_eq!(r.status, 503, "{}", r.text());
+    assert!(r.text().contains("unexpected"), "{}", r.text());
+    let r = hubs[0].get("/api/history/odd");
+    assert_eq!(r.status, 503, "{}", r.text());
+    assert!(
+        hubs[0]
+            .metric("wsx_broker_errors_total{reason=\"publish\"}")
+            .unwrap_or(0.0)
+            >= 1.0
+    );
+    // Nothing else is affected.
+    hubs[0].publish("even", "1");
+    assert_eq!(hubs[0].get("/healthz").status, 200);
+}
+
+#[test]
+fn a_node_stopped_with_sigterm_lets_its_users_leave_without_waiting_out_the_ttl() {
+    let redis = RedisServer::start();
+    // A TTL far beyond the test's patience: only the stopping node's hand-over can
+    // make ann leave in time.
+    let flags = ["--cluster-presence-ttl", "120", "--presence-grace", "1"];
+    let mut hubs = nodes(&redis, 2, &flags);
+    let mut d = Driver::python();
+    d.open("bob", &hubs[1].ws_url("user=bob"));
+    subscribe(&mut d, "bob", "chat:room", None);
+    d.open("ann", &hubs[0].ws_url("user=ann"));
+    subscribe(&mut d, "ann", "chat:room", None);
+    hubs[0].terminate();
+    let (code, _, _) = d.closed("ann", STEP_TIMEOUT);
+    assert_eq!(code, 1001);
+    assert!(hubs[0].wait(STEP_TIMEOUT).success());
+    loop {
+        let (e, _) = d.recv_type("bob", "presence");
+        if e["event"].as_str() == Some("leave") {
+            assert_eq!(e["user"].as_str(), Some("ann"));
+            break;
+        }
+    }
+}

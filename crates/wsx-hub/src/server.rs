@@ -137,6 +137,7 @@ pub async fn serve(
             "shutdown timeout: dropping what is left"
         );
     }
+    let _ = tokio::time::timeout(Duration::from_secs(2), hub.0.broker.shutdown()).await;
     Ok(())
 }
 

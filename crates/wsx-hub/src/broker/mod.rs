@@ -158,6 +158,12 @@ pub trait Broker: Send + Sync + 'static {
     /// `None` when healthy, else why not (for `/healthz`).
     fn health(&self) -> Option<String>;
 
+    /// This node is going away (its sessions are closed): release what the other nodes
+    /// would otherwise wait out, such as its users' presence.
+    fn shutdown(&self) -> BrokerFuture<'_, ()> {
+        Box::pin(async { Ok(()) })
+    }
+
     /// Starts background work (expiry, presence grace, cluster subscriptions), reporting
     /// through `events`, until the returned handle is dropped.
     fn start(self: Arc<Self>, events: Arc<dyn BrokerEvents>) -> tokio::task::JoinHandle<()>;

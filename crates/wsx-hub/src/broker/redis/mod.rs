@@ -870,12 +870,11 @@ impl RedisBroker {
         }
     }
 
-    /// Renews this node's heartbeat (one write, however many users it has), puts its
-    /// entries back if it had been taken for dead, and sweeps the entries of nodes whose
-    /// heartbeat lapsed.
+    /// Renews this node's heartbeat (one write, however many users it has), and puts its
+    /// entries back if it had been taken for dead.
     async fn heartbeat(&self) {
         let mut con = self.commands.clone();
-        let swept: Result<i64, _> = self
+        let forgotten: Result<i64, _> = self
             .run("presence", async {
                 self.scripts
                     .heartbeat
@@ -886,8 +885,8 @@ impl RedisBroker {
                     .await
             })
             .await;
-        match swept {
-            Err(_) => return,
+        match forgotten {
+            Err(_) => {}
             Ok(1) => {
                 // Not listed: Redis lost its data, or this node was silent past the TTL
                 // and the others swept it. Its users are still here.
@@ -909,6 +908,11 @@ impl RedisBroker {
             }
             Ok(_) => {}
         }
+    }
+
+    /// Removes the presence entries of nodes whose heartbeat lapsed (a crash, or a node
+    /// that stopped and handed over): one small read when every node is alive.
+    async fn sweep_nodes(&self) {
         for _ in 0..100 {
             let mut con = self.commands.clone();
             let more: Result<i64, _> = self
@@ -960,6 +964,7 @@ impl RedisBroker {
             if now.duration_since(last_sweep) >= Duration::from_secs(1) {
                 last_sweep = now;
                 broker.sweep_local().await;
+                broker.sweep_nodes().await;
             }
             let every = broker.settings.presence_ttl / 3;
             if last_heartbeat.is_none_or(|t| now.duration_since(t) >= every) {
@@ -1195,6 +1200,26 @@ impl Broker for RedisBroker {
                     Err(BrokerError::Unavailable(format!("node {node} did not answer")))
                 }
             }
+        })
+    }
+
+    fn shutdown(&self) -> BrokerFuture<'_, ()> {
+        Box::pin(async move {
+            // Dead after the presence grace, not at once: users moving to another node
+            // within it do not leave and join again.
+            let until = now_ms() + self.settings.presence_grace.as_millis() as u64;
+            let mut con = self.commands.clone();
+            self.run("presence", async {
+                self.scripts
+                    .heartbeat
+                    .key(self.keys.nodes())
+                    .arg(&self.settings.node)
+                    .arg(until)
+                    .invoke_async::<i64>(&mut con)
+                    .await
+            })
+            .await
+            .map(|_| ())
         })
     }
 

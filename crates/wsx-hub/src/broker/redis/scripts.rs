@@ -100,7 +100,7 @@ const JOIN: &str = r#"
 local added = redis.call('ZADD', KEYS[1], 0, ARGV[2] .. '\0' .. ARGV[3])
 redis.call('ZADD', KEYS[2], 0, ARGV[3] .. '\0' .. ARGV[2])
 redis.call('SADD', KEYS[3], ARGV[1])
-redis.call('HSET', KEYS[4], ARGV[3], ARGV[4])
+redis.call('HSETNX', KEYS[4], ARGV[3], ARGV[4])
 if added == 1 then
   local all = redis.call('ZRANGEBYLEX', KEYS[1], '[' .. ARGV[2] .. '\0', '[' .. ARGV[2] .. '\0\255', 'LIMIT', 0, 2)
   if #all == 1 then
@@ -129,10 +129,13 @@ return 0
 "#;
 
 /// KEYS: the nodes hash. ARGV: node, its new expiry (ms). Returns 1 if the node was not
-/// listed: it was taken for dead and swept (or Redis lost its data), and must add its
-/// entries again.
+/// listed, or marked as being swept (0): it was taken for dead (or Redis lost its data),
+/// and must add its entries again.
 const HEARTBEAT: &str = r#"
-return redis.call('HSET', KEYS[1], ARGV[1], ARGV[2])
+local old = redis.call('HGET', KEYS[1], ARGV[1])
+redis.call('HSET', KEYS[1], ARGV[1], ARGV[2])
+if not old or tonumber(old) == 0 then return 1 end
+return 0
 "#;
 
 /// KEYS: the nodes hash. ARGV: the key prefix, now (ms), most entries to remove. Removes
@@ -145,6 +148,8 @@ local nodes = redis.call('HGETALL', KEYS[1])
 for i = 1, #nodes, 2 do
   local node, alive = nodes[i], tonumber(nodes[i + 1])
   if alive < tonumber(ARGV[2]) then
+    -- Marked, so that the node, if it is alive after all, knows to add its entries again.
+    redis.call('HSET', KEYS[1], node, 0)
     local index = ARGV[1] .. 'node:' .. node .. ':p'
     for _, channel in ipairs(redis.call('SMEMBERS', index)) do
       local base = ARGV[1] .. '{p:' .. channel .. '}'
