@@ -3,13 +3,14 @@
 //! Every topic's history shares the broker's epoch, drawn at start: after a restart,
 //! every offset clients hold is from another epoch and is answered with a `gap`.
 
+use super::roster::Roster;
 use super::{Broker, BrokerEvents, BrokerFuture, Forwarded, ForwardedReply, PresenceChange, Published};
 use crate::history::{History, HistoryLimits, Replay};
 use crate::offset::{Epoch, Offset};
 use crate::topic::{Publication, Topic};
 use serde_json::value::RawValue;
+use std::collections::HashMap;
 use std::collections::hash_map::DefaultHasher;
-use std::collections::{BTreeSet, HashMap, HashSet};
 use std::hash::{Hash, Hasher};
 use std::sync::{Arc, Mutex, MutexGuard, OnceLock};
 use std::time::{Duration, Instant};
@@ -25,16 +26,6 @@ type Histories = HashMap<Topic, History<Arc<Publication>>>;
 /// (topic, key) → when the key is forgotten, and the first publication.
 type IdempotencyKeys = HashMap<(Topic, String), (Instant, Arc<Publication>)>;
 
-/// channel → user → their connections there.
-type PresenceMap = HashMap<Arc<str>, HashMap<Arc<str>, Presence>>;
-
-/// One user's connections in a channel, and when they leave if they have none.
-#[derive(Debug, Default)]
-struct Presence {
-    conns: HashSet<u64>,
-    leaving_at: Option<Instant>,
-}
-
 /// History, idempotency keys and presence for one node, in memory.
 ///
 /// ```
@@ -47,7 +38,7 @@ pub struct MemoryBroker {
     shards: Vec<Mutex<Histories>>,
     idempotency: Mutex<IdempotencyKeys>,
     idempotency_window: Duration,
-    presence: Mutex<PresenceMap>,
+    presence: Mutex<Roster>,
     grace: Duration,
     events: OnceLock<Arc<dyn BrokerEvents>>,
 }
@@ -75,7 +66,7 @@ impl MemoryBroker {
             shards: (0..SHARDS).map(|_| Mutex::new(HashMap::new())).collect(),
             idempotency: Mutex::new(HashMap::new()),
             idempotency_window,
-            presence: Mutex::new(HashMap::new()),
+            presence: Mutex::new(Roster::default()),
             grace,
             events: OnceLock::new(),
         }
@@ -122,17 +113,7 @@ impl MemoryBroker {
             });
         }
         lock(&self.idempotency).retain(|_, (expires, _)| *expires > now);
-        let mut left = Vec::new();
-        lock(&self.presence).retain(|channel, users| {
-            users.retain(|user, p| {
-                let gone = p.conns.is_empty() && p.leaving_at.is_some_and(|t| t <= now);
-                if gone {
-                    left.push((channel.clone(), user.clone()));
-                }
-                !gone
-            });
-            !users.is_empty()
-        });
+        let left = lock(&self.presence).expire(now);
         if let Some(events) = self.events.get() {
             for (channel, user) in left {
                 events.presence(&channel, &user, false);
@@ -211,22 +192,11 @@ impl Broker for MemoryBroker {
         conn: u64,
     ) -> BrokerFuture<'a, PresenceChange> {
         Box::pin(async move {
-            let mut all = lock(&self.presence);
-            let users = all.entry(channel.into()).or_default();
-            let change = match users.get_mut(user) {
-                Some(p) => {
-                    p.leaving_at = None;
-                    p.conns.insert(conn);
-                    PresenceChange::Unchanged
-                }
-                None => {
-                    let mut p = Presence::default();
-                    p.conns.insert(conn);
-                    users.insert(user.into(), p);
-                    PresenceChange::Joined
-                }
+            let change = if lock(&self.presence).add(channel, user, conn) {
+                PresenceChange::Joined
+            } else {
+                PresenceChange::Unchanged
             };
-            drop(all);
             if change == PresenceChange::Joined
                 && let Some(events) = self.events.get()
             {
@@ -238,26 +208,13 @@ impl Broker for MemoryBroker {
 
     fn presence_remove<'a>(&'a self, channel: &'a str, user: &'a str, conn: u64) -> BrokerFuture<'a, ()> {
         Box::pin(async move {
-            let mut all = lock(&self.presence);
-            if let Some(p) = all.get_mut(channel).and_then(|users| users.get_mut(user))
-                && p.conns.remove(&conn)
-                && p.conns.is_empty()
-            {
-                p.leaving_at = Some(Instant::now() + self.grace);
-            }
+            lock(&self.presence).remove(channel, user, conn, self.grace);
             Ok(())
         })
     }
 
     fn presence_list<'a>(&'a self, channel: &'a str) -> BrokerFuture<'a, Vec<String>> {
-        Box::pin(async move {
-            let all = lock(&self.presence);
-            let users: BTreeSet<&str> = all
-                .get(channel)
-                .map(|users| users.keys().map(|u| &**u).collect())
-                .unwrap_or_default();
-            Ok(users.into_iter().map(str::to_owned).collect())
-        })
+        Box::pin(async move { Ok(lock(&self.presence).users(channel)) })
     }
 
     fn subscribe<'a>(&'a self, _topic: &'a Topic) -> BrokerFuture<'a, ()> {

@@ -8,6 +8,7 @@
 
 mod memory;
 mod redis;
+mod roster;
 
 pub use memory::MemoryBroker;
 pub use redis::{RedisBroker, RedisSettings};

@@ -31,6 +31,7 @@ mod keys;
 mod scripts;
 mod sequencer;
 
+use super::roster::Roster;
 use super::{
     Broker, BrokerError, BrokerEvents, BrokerFuture, Forwarded, ForwardedReply, PresenceChange, Published,
 };
@@ -128,9 +129,6 @@ struct Topics {
     holes: HashSet<Topic>,
 }
 
-/// channel → user → their connections on this node.
-type PresenceMap = HashMap<Arc<str>, HashMap<Arc<str>, LocalPresence>>;
-
 /// A topic's history as read from Redis.
 struct HistoryRead {
     latest: Offset,
@@ -139,13 +137,6 @@ struct HistoryRead {
     /// Why the newest dropped message went.
     drop: Option<GapReason>,
     messages: Vec<(Offset, Arc<Publication>)>,
-}
-
-/// One user's connections in a channel on this node, and when they leave if none is left.
-#[derive(Debug, Default)]
-struct LocalPresence {
-    conns: HashSet<u64>,
-    leaving_at: Option<Instant>,
 }
 
 /// What the node's link to Redis looks like, for `/healthz` and the log.
@@ -198,7 +189,8 @@ pub struct RedisBroker {
     /// Wakes the subscription task: a topic was added or dropped.
     changed: mpsc::UnboundedSender<()>,
     changed_rx: Mutex<Option<mpsc::UnboundedReceiver<()>>>,
-    presence: Mutex<PresenceMap>,
+    /// What this node contributes to presence.
+    presence: Mutex<Roster>,
     requests: Mutex<HashMap<u64, oneshot::Sender<ForwardedReply>>>,
     next_request: AtomicU64,
     health: Mutex<Health>,
@@ -275,7 +267,7 @@ impl RedisBroker {
             topics: Mutex::new(Topics::default()),
             changed,
             changed_rx: Mutex::new(Some(changed_rx)),
-            presence: Mutex::new(HashMap::new()),
+            presence: Mutex::new(Roster::default()),
             requests: Mutex::new(HashMap::new()),
             next_request: AtomicU64::new(1),
             health: Mutex::new(Health {
@@ -851,18 +843,7 @@ impl RedisBroker {
 
     /// Users whose grace ran out on this node leave.
     async fn sweep_local(&self) {
-        let now = Instant::now();
-        let mut gone = Vec::new();
-        lock(&self.presence).retain(|channel, users| {
-            users.retain(|user, p| {
-                let left = p.conns.is_empty() && p.leaving_at.is_some_and(|t| t <= now);
-                if left {
-                    gone.push((channel.clone(), user.clone()));
-                }
-                !left
-            });
-            !users.is_empty()
-        });
+        let gone = lock(&self.presence).expire(Instant::now());
         for (channel, user) in gone {
             // If Redis is away the entry goes with the next sweep of this node, or lapses
             // with its heartbeat.
@@ -890,10 +871,7 @@ impl RedisBroker {
             Ok(1) => {
                 // Not listed: Redis lost its data, or this node was silent past the TTL
                 // and the others swept it. Its users are still here.
-                let entries: Vec<(Arc<str>, Arc<str>)> = lock(&self.presence)
-                    .iter()
-                    .flat_map(|(c, users)| users.keys().map(move |u| (c.clone(), u.clone())))
-                    .collect();
+                let entries = lock(&self.presence).entries();
                 if !entries.is_empty() {
                     tracing::info!(
                         entries = entries.len(),
@@ -1074,17 +1052,8 @@ impl Broker for RedisBroker {
         conn: u64,
     ) -> BrokerFuture<'a, PresenceChange> {
         Box::pin(async move {
-            {
-                let mut all = lock(&self.presence);
-                let users = all.entry(channel.into()).or_default();
-                if let Some(p) = users.get_mut(user) {
-                    p.leaving_at = None;
-                    p.conns.insert(conn);
-                    return Ok(PresenceChange::Unchanged);
-                }
-                let mut p = LocalPresence::default();
-                p.conns.insert(conn);
-                users.insert(user.into(), p);
+            if !lock(&self.presence).add(channel, user, conn) {
+                return Ok(PresenceChange::Unchanged);
             }
             Ok(if self.join(channel, user).await? {
                 PresenceChange::Joined
@@ -1096,13 +1065,7 @@ impl Broker for RedisBroker {
 
     fn presence_remove<'a>(&'a self, channel: &'a str, user: &'a str, conn: u64) -> BrokerFuture<'a, ()> {
         Box::pin(async move {
-            let mut all = lock(&self.presence);
-            if let Some(p) = all.get_mut(channel).and_then(|users| users.get_mut(user))
-                && p.conns.remove(&conn)
-                && p.conns.is_empty()
-            {
-                p.leaving_at = Some(Instant::now() + self.settings.presence_grace);
-            }
+            lock(&self.presence).remove(channel, user, conn, self.settings.presence_grace);
             Ok(())
         })
     }
