@@ -24,6 +24,9 @@ pub struct Args {
     /// Redis password, if the broker URL has none.
     #[arg(long, env = "WSX_REDIS_PASSWORD", hide_env_values = true)]
     redis_password: Option<String>,
+    /// PEM CA certificate that a rediss:// broker's certificate must chain to.
+    #[arg(long, env = "WSX_REDIS_CA_CERT")]
+    redis_ca_cert: Option<PathBuf>,
     /// Prefix of the hub's Redis keys and channels (default wsx:).
     #[arg(long, env = "WSX_REDIS_KEY_PREFIX")]
     redis_key_prefix: Option<String>,
@@ -168,7 +171,8 @@ impl Args {
             api_key,
             tls_cert,
             tls_key,
-            redis_password
+            redis_password,
+            redis_ca_cert
         );
         c.validate()?;
         Ok(c)

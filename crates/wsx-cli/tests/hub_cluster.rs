@@ -593,3 +593,52 @@ fn a_node_stopped_with_sigterm_lets_its_users_leave_without_waiting_out_the_ttl(
         }
     }
 }
+
+#[test]
+fn nodes_reach_redis_over_tls_with_a_password() {
+    let dir = support::TempDir::new("redis-tls");
+    let certs = support::TestCerts::generate(dir.path());
+    let tls_port = support::unused_port();
+    let path = |p: &std::path::Path| p.to_str().unwrap().to_owned();
+    let redis = RedisServer::start_with(support::RedisOptions {
+        password: Some("s3cret".into()),
+        extra: vec![
+            format!("tls-port {tls_port}"),
+            format!("tls-cert-file {}", path(&certs.chain)),
+            format!("tls-key-file {}", path(&certs.key)),
+            format!("tls-ca-cert-file {}", path(&certs.ca)),
+            "tls-auth-clients no".into(),
+        ],
+        ..Default::default()
+    });
+    let url = format!("rediss://127.0.0.1:{tls_port}");
+    let ca = path(&certs.ca);
+    let flags = ["--broker", url.as_str(), "--redis-ca-cert", ca.as_str()];
+    let env = [("WSX_REDIS_PASSWORD", "s3cret")];
+    let hubs: Vec<HubServer> = (0..2)
+        .map(|_| {
+            let hub = HubServer::start_with_env(env!("CARGO_BIN_EXE_wsx"), &flags, &env);
+            wait_healthy(&hub);
+            hub
+        })
+        .collect();
+    let mut d = Driver::python();
+    d.open("s", &hubs[1].ws_url("user=tim"));
+    subscribe(&mut d, "s", "secure", None);
+    hubs[0].publish("secure", r#""over tls""#);
+    assert_eq!(messages(&mut d, "s", 1)[0]["data"].as_str(), Some("over tls"));
+    // The same Redis without the CA: the certificate is refused, and the node says so.
+    let untrusting = HubServer::start_with_env(env!("CARGO_BIN_EXE_wsx"), &["--broker", url.as_str()], &env);
+    let deadline = Instant::now() + STEP_TIMEOUT;
+    let why = loop {
+        let r = untrusting.get("/healthz");
+        assert_eq!(r.status, 503, "a node that cannot trust Redis says it is healthy");
+        if !r.text().contains("connecting") {
+            break r.text().to_lowercase();
+        }
+        assert!(Instant::now() < deadline, "still only connecting");
+        std::thread::sleep(Duration::from_millis(50));
+    };
+    assert!(why.contains("certificate"), "{why}");
+    drop(redis);
+}

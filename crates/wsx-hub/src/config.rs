@@ -22,6 +22,9 @@ pub struct Config {
     pub broker: String,
     /// Redis password, if the broker URL has none (cluster mode).
     pub redis_password: Option<String>,
+    /// PEM CA certificate(s) that a `rediss://` broker's certificate must chain to,
+    /// instead of the WebPKI roots (a private CA).
+    pub redis_ca_cert: Option<PathBuf>,
     /// Prefix of every Redis key and pub/sub channel the hub uses. Default `wsx:`.
     pub redis_key_prefix: String,
     /// Milliseconds allowed for one Redis operation, and for connecting. Default 2000.
@@ -100,6 +103,7 @@ impl Default for Config {
             listen: "127.0.0.1:8080".into(),
             broker: "memory".into(),
             redis_password: None,
+            redis_ca_cert: None,
             redis_key_prefix: "wsx:".into(),
             redis_timeout_ms: 2000,
             cluster_presence_ttl: 15,

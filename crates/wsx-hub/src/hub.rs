@@ -187,6 +187,12 @@ impl Hub {
         } else {
             let mut settings = RedisSettings::new(&config.broker, &node);
             settings.password = config.redis_password.clone();
+            if let Some(path) = &config.redis_ca_cert {
+                let pem = std::fs::read(path).map_err(|e| {
+                    BrokerError::Unavailable(format!("cannot read redis_ca_cert {}: {e}", path.display()))
+                })?;
+                settings.ca_cert = Some(pem);
+            }
             settings.key_prefix = config.redis_key_prefix.clone();
             settings.timeout = Duration::from_millis(config.redis_timeout_ms);
             settings.presence_ttl = Duration::from_secs(config.cluster_presence_ttl);

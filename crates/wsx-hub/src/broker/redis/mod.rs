@@ -68,6 +68,8 @@ pub struct RedisSettings {
     pub url: String,
     /// Sent with `AUTH` if the URL has none.
     pub password: Option<String>,
+    /// PEM CA certificates for `rediss://`, instead of the WebPKI roots.
+    pub ca_cert: Option<Vec<u8>>,
     /// Prefix of every key and pub/sub channel.
     pub key_prefix: String,
     /// Longest wait for one Redis operation (and for connecting).
@@ -98,6 +100,7 @@ impl RedisSettings {
         RedisSettings {
             url: url.to_owned(),
             password: None,
+            ca_cert: None,
             key_prefix: "wsx:".into(),
             timeout: Duration::from_secs(2),
             presence_ttl: Duration::from_secs(15),
@@ -249,7 +252,17 @@ impl RedisBroker {
             let redis = info.redis_settings().clone().set_password(password);
             info = info.set_redis_settings(redis);
         }
-        let client = redis::Client::open(info).map_err(bad)?;
+        let client = match &settings.ca_cert {
+            None => redis::Client::open(info),
+            Some(pem) => redis::Client::build_with_tls(
+                info,
+                redis::TlsCertificates {
+                    client_tls: None,
+                    root_cert: Some(pem.clone()),
+                },
+            ),
+        }
+        .map_err(bad)?;
         let config = redis::aio::ConnectionManagerConfig::new()
             .set_connection_timeout(Some(settings.timeout))
             .set_response_timeout(Some(settings.timeout))
