@@ -227,7 +227,9 @@ impl Hub {
     }
 
     /// Publishes `data` to `channel` (`from`: the publishing user, `None` from the API).
-    /// Subscribers on this node get it before this returns.
+    /// Subscribers on this node get it before this returns (in cluster mode: unless an
+    /// earlier message of the channel, published elsewhere, is still on its way to this
+    /// node; it then follows that one).
     pub async fn publish(
         &self,
         channel: &str,

@@ -102,10 +102,13 @@ pub trait BrokerEvents: Send + Sync + 'static {
 
 /// The hub's storage and cluster interface.
 pub trait Broker: Send + Sync + 'static {
-    /// Appends `data` to `topic`'s history and calls `deliver` with the publication, in
-    /// offset order among publications of the same topic, before returning it. A
-    /// repeated `idempotency_key` (within the configured window) returns the first
-    /// publication as a duplicate and delivers nothing.
+    /// Appends `data` to `topic`'s history and hands the publication to this node's
+    /// subscribers, in offset order among publications of the same topic: through
+    /// `deliver` before returning (the memory broker), or through
+    /// [`BrokerEvents::deliver`] once every earlier publication of the topic has been
+    /// handed on (a cluster broker, where others publish too). A repeated
+    /// `idempotency_key` (within the configured window) returns the first publication
+    /// as a duplicate and delivers nothing.
     fn publish<'a>(
         &'a self,
         topic: &'a Topic,
