@@ -186,7 +186,11 @@ pub struct RedisBroker {
     settings: RedisSettings,
     keys: Keys,
     client: redis::Client,
+    /// Publishes, presence, node messages: short commands, whose latency clients feel.
     commands: ConnectionManager,
+    /// History reads for recovery, whose replies can be large: on a connection of their
+    /// own, so that a burst of recoveries does not hold up publishes behind it.
+    reads: ConnectionManager,
     scripts: Scripts,
     topics: Mutex<Topics>,
     /// Wakes the subscription task: a topic was added or dropped.
@@ -252,6 +256,10 @@ impl RedisBroker {
             let redis = info.redis_settings().clone().set_password(password);
             info = info.set_redis_settings(redis);
         }
+        // Nagle's algorithm would hold a command written in two pieces until the first is
+        // acknowledged, which Redis delays: milliseconds per publish.
+        let tcp = info.tcp_settings().clone().set_nodelay(true);
+        info = info.set_tcp_settings(tcp);
         let client = match &settings.ca_cert {
             None => redis::Client::open(info),
             Some(pem) => redis::Client::build_with_tls(
@@ -268,7 +276,9 @@ impl RedisBroker {
             .set_response_timeout(Some(settings.timeout))
             .set_number_of_retries(2)
             .set_max_delay(Duration::from_secs(2));
-        let commands = ConnectionManager::new_lazy_with_config(client.clone(), config).map_err(bad)?;
+        let commands =
+            ConnectionManager::new_lazy_with_config(client.clone(), config.clone()).map_err(bad)?;
+        let reads = ConnectionManager::new_lazy_with_config(client.clone(), config).map_err(bad)?;
         let (changed, changed_rx) = mpsc::unbounded_channel();
         metrics.up.set(0);
         Ok(RedisBroker {
@@ -276,6 +286,7 @@ impl RedisBroker {
             settings,
             client,
             commands,
+            reads,
             scripts: Scripts::default(),
             topics: Mutex::new(Topics::default()),
             changed,
@@ -438,7 +449,11 @@ impl RedisBroker {
         since: Option<&Offset>,
         only_latest: bool,
     ) -> Result<HistoryRead, BrokerError> {
-        let mut con = self.commands.clone();
+        let mut con = if only_latest {
+            self.commands.clone()
+        } else {
+            self.reads.clone()
+        };
         let (since_seq, since_epoch) = match (only_latest, since) {
             (true, _) => (-1i64, String::new()),
             (false, Some(s)) => (s.seq.min(i64::MAX as u64) as i64, s.epoch.0.to_string()),
@@ -597,11 +612,9 @@ impl RedisBroker {
         self.sync_topics(&mut sink, &mut subscribed, reconnect).await?;
         loop {
             tokio::select! {
+                // Subscription changes first: under a steady stream of messages they would
+                // otherwise wait, and sessions waiting to subscribe time out.
                 biased;
-                message = stream.next() => match message {
-                    Some(m) => self.on_message(&m, &node_channel, &cluster_channel),
-                    None => return Err("connection closed".into()),
-                },
                 wake = changed.recv() => {
                     if wake.is_none() {
                         return Ok(());
@@ -609,32 +622,44 @@ impl RedisBroker {
                     while changed.try_recv().is_ok() {}
                     self.sync_topics(&mut sink, &mut subscribed, false).await?;
                 }
+                message = stream.next() => match message {
+                    Some(m) => self.on_message(&m, &node_channel, &cluster_channel),
+                    None => return Err("connection closed".into()),
+                },
             }
         }
     }
 
     async fn probe_commands(&self) -> Result<(), String> {
-        let mut why = String::new();
-        for _ in 0..3 {
-            let mut con = self.commands.clone();
-            let ping = redis::cmd("PING");
-            match tokio::time::timeout(self.settings.timeout, ping.query_async::<String>(&mut con)).await {
-                Ok(Ok(_)) => {
-                    // A restarted Redis has forgotten the scripts.
-                    for script in self.scripts.all() {
-                        if let Err(e) = script.load_async(&mut con).await {
-                            return Err(format!("loading a script: {e}"));
-                        }
+        for manager in [&self.commands, &self.reads] {
+            let mut why = None;
+            for _ in 0..3 {
+                let mut con = manager.clone();
+                let ping = redis::cmd("PING");
+                match tokio::time::timeout(self.settings.timeout, ping.query_async::<String>(&mut con)).await
+                {
+                    Ok(Ok(_)) => {
+                        why = None;
+                        break;
                     }
-                    self.command_ok();
-                    return Ok(());
+                    Ok(Err(e)) => why = Some(e.to_string()),
+                    Err(_) => why = Some("timed out".into()),
                 }
-                Ok(Err(e)) => why = e.to_string(),
-                Err(_) => why = "timed out".into(),
+                tokio::time::sleep(Duration::from_millis(50)).await;
             }
-            tokio::time::sleep(Duration::from_millis(50)).await;
+            if let Some(why) = why {
+                return Err(why);
+            }
         }
-        Err(why)
+        // A restarted Redis has forgotten the scripts.
+        let mut con = self.commands.clone();
+        for script in self.scripts.all() {
+            if let Err(e) = script.load_async(&mut con).await {
+                return Err(format!("loading a script: {e}"));
+            }
+        }
+        self.command_ok();
+        Ok(())
     }
 
     /// Brings the connection's subscriptions in line with the wanted topics, and starts
@@ -1115,7 +1140,10 @@ impl Broker for RedisBroker {
                 state.refs += 1;
                 state.live.subscribe()
             };
-            match tokio::time::timeout(self.settings.timeout, live.wait_for(|up| *up)).await {
+            // Subscriptions are set up one batch after another on one connection: under a
+            // reconnection storm one waits behind many, longer than a single operation.
+            let patience = self.settings.timeout * 5;
+            match tokio::time::timeout(patience, live.wait_for(|up| *up)).await {
                 Ok(Ok(_)) => Ok(()),
                 _ => {
                     self.unsubscribe(topic);
