@@ -204,10 +204,11 @@ fn the_channels_claim_allows_matching_channels_and_forbids_the_rest() {
 #[test]
 fn a_token_that_expires_while_connected_closes_with_4001() {
     let hub = jwt_hub(&["--jwt-leeway", "0"]);
-    let short = token_with(SECRET, serde_json::json!({ "sub": "alice", "exp": now() + 3 }));
+    // Both drivers first: a slow start (a loaded machine) must not use up the token.
     let mut py = Driver::python();
-    py.open("c", &hub.ws_url(&format!("token={short}")));
     let mut node = Driver::node();
+    let short = token_with(SECRET, serde_json::json!({ "sub": "alice", "exp": now() + 3 }));
+    py.open("c", &hub.ws_url(&format!("token={short}")));
     node.open("c", &hub.ws_url(&format!("token={short}")));
     let (code, _, _) = py.closed("c", STEP_TIMEOUT);
     assert_eq!(code, 4001, "python: the close code for an expired token");
