@@ -12,7 +12,10 @@
 //!   two paths back in order and drops the second copy.
 //! - **Fan-out**: one Redis subscription per node and topic (not per client), on one
 //!   connection; Redis streams the messages and the client reads them in batches.
-//!   Publishes from many sessions share one multiplexed connection, pipelined.
+//!   Publishes from many sessions share one multiplexed connection, pipelined (with
+//!   `TCP_NODELAY`: Nagle's algorithm would hold a command written in two pieces);
+//!   history reads for recovery, whose replies can be large, have a connection of their
+//!   own so that they do not hold publishes up.
 //! - **Presence**: each node adds and removes its own users' entries, and renews one
 //!   heartbeat for all of them (one write per node, however many users); the entries of a
 //!   node whose heartbeat lapsed (a crash) are swept by the others, with `leave` events.
