@@ -309,6 +309,11 @@ def main() -> int:
     if "peers_profile" in meta:
         w(f"- Peers' release profile (`bench/Cargo.toml`): `{meta['peers_profile']}`"
           + ("" if "lto" in meta["peers_profile"].lower() else " (no LTO)"))
+    if "wsx_profile" in meta:
+        w(f"- wsx's release profile (`Cargo.toml`): `{meta['wsx_profile']}`"
+          + ("" if "lto" in meta["wsx_profile"].lower() else " (no LTO)"))
+    if "wsx_bench" in meta:
+        w(f"- Load generator: `{meta['wsx_bench']}`")
     peer_versions = ", ".join(f"{c} {versions[c]}" for c in
                               ("tokio-tungstenite", "tungstenite", "fastwebsockets", "hyper", "tokio") if c in versions)
     w(f"- Peers: {peer_versions}; Node ws {meta.get('node_ws', '?')}")

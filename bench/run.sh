@@ -43,6 +43,9 @@
 #   SKIP_BUILD [0]        1: use the binaries already built
 #   WSX_TARGET_DIR [$CARGO_TARGET_DIR or target/]   the main workspace's target dir
 #   PEERS_TARGET_DIR [bench/target]                 the peers' target dir
+#   WSX_BENCH [the wsx built here]   the `wsx` binary that runs `wsx bench` (the load
+#                         generator), e.g. one saved copy, so that a before/after
+#                         comparison of wsx changes only the server
 #   NODE_PATH [tests/peers/node_modules]            where Node finds `ws`
 set -euo pipefail
 
@@ -92,13 +95,14 @@ ncpu=$(nproc --all)
 WSX=$WSX_TARGET_DIR/release/wsx
 WSX_BROADCAST=$WSX_TARGET_DIR/release/examples/broadcast
 PEERS=$PEERS_TARGET_DIR/release
+WSX_BENCH=${WSX_BENCH:-$WSX}
 if [[ $SKIP_BUILD != 1 ]]; then
     log "building wsx (release, main workspace)"
     (cd "$ROOT" && CARGO_TARGET_DIR=$WSX_TARGET_DIR cargo build --release -p wsx-cli -p wsx --bin wsx --example broadcast)
     log "building the peers (bench/ workspace)"
     (cd "$BENCH" && CARGO_TARGET_DIR=$PEERS_TARGET_DIR cargo build --release --locked)
 fi
-for b in "$WSX" "$WSX_BROADCAST" "$PEERS/tungstenite-echo" "$PEERS/tungstenite-echo-tuned" "$PEERS/tungstenite-broadcast" \
+for b in "$WSX" "$WSX_BENCH" "$WSX_BROADCAST" "$PEERS/tungstenite-echo" "$PEERS/tungstenite-echo-tuned" "$PEERS/tungstenite-broadcast" \
          "$PEERS/fastwebsockets-echo" "$PEERS/fastwebsockets-broadcast"; do
     [[ -x $b ]] || die "$b is missing (run without SKIP_BUILD=1)"
 done
@@ -182,6 +186,8 @@ log "results in $OUT"
     echo "smoke: $SMOKE"
     echo "tuned_read_buffer: $TUNED_READ_BUFFER"
     echo "skip_build: $SKIP_BUILD"
+    echo "wsx_bench: $WSX_BENCH ($(sha256sum "$WSX_BENCH" | cut -c1-12))"
+    echo "wsx_profile: $(sed -n '/^\[profile.release\]/,/^\[/p' "$ROOT/Cargo.toml" | grep -v '^\[' | grep -v '^#' | tr '\n' ' ' | sed 's/  */ /g; s/ $//')"
     echo "peers_profile: $(sed -n '/^\[profile.release\]/,/^\[/p' "$BENCH/Cargo.toml" | grep -v '^\[' | grep -v '^#' | tr '\n' ' ' | sed 's/  */ /g; s/ $//')${CARGO_PROFILE_RELEASE_LTO:+ (CARGO_PROFILE_RELEASE_LTO=$CARGO_PROFILE_RELEASE_LTO)}${CARGO_PROFILE_RELEASE_CODEGEN_UNITS:+ (CARGO_PROFILE_RELEASE_CODEGEN_UNITS=$CARGO_PROFILE_RELEASE_CODEGEN_UNITS)}"
     echo "command: $(for v in ROUNDS SECONDS_PER_RUN WARMUP IDLE_CONNS FANOUT_SUBS FANOUT_MESSAGES HANDSHAKE_CONC SERVER_CPU CLIENT_CPU SMOKE; do printf '%s=%s ' "$v" "${!v}"; done)bench/run.sh"
 } > "$OUT/meta.txt"
@@ -237,7 +243,7 @@ run_one() {
     local status=ok t rc=0
     local TIMEFORMAT='%3R %3U %3S'
     { time timeout --signal=INT --kill-after=10 "$RUN_TIMEOUT" \
-        taskset -c "$CLIENT_CPU" "$WSX" bench "${bargs[@]}" > "$base.json" 2> "$base.bench.log"; } 2> "$base.time" || rc=$?
+        taskset -c "$CLIENT_CPU" "$WSX_BENCH" bench "${bargs[@]}" > "$base.json" 2> "$base.bench.log"; } 2> "$base.time" || rc=$?
     if (( rc == 124 )); then
         status=timeout
         log "  wsx bench against $srv did not finish in RUN_TIMEOUT=$RUN_TIMEOUT s"
@@ -254,7 +260,7 @@ run_one() {
     read -r real user sys < <(tail -1 "$base.time") || true
     printf '%s\t%s\t%s\t%s\t%s\t%s\t%s\t%s\t%s\t%s\n' "$sc" "$srv" "$round" "$status" \
         "$(basename "$base.json")" "taskset -c $SERVER_CPU ${cmd[*]}" \
-        "taskset -c $CLIENT_CPU $WSX bench ${bargs[*]}" "${real:-}" "${user:-}" "${sys:-}" >> "$OUT/runs.tsv"
+        "taskset -c $CLIENT_CPU $WSX_BENCH bench ${bargs[*]}" "${real:-}" "${user:-}" "${sys:-}" >> "$OUT/runs.tsv"
     t=$(python3 - "$base.json" <<'EOF' 2>/dev/null || true
 import json, sys
 r = json.load(open(sys.argv[1]))
