@@ -38,9 +38,16 @@ use wsx_proto::{
     CloseCode, CloseFrame, Connection, DeflateParams, Event, Message, PreparedMessage, Role, State,
 };
 
-/// Bytes read per call while idle. Read onto the stack, then copied into a buffer of
-/// exactly the size read: an idle connection holds no read buffer at all.
-const IDLE_READ: usize = 16 << 10;
+/// Room for the first read of a connection, as a power of two (16 KiB). Later reads get
+/// the room that the last ones needed: see [`WebSocket::read_shift`].
+const FIRST_READ_SHIFT: u8 = 14;
+/// The least room per read (4 KiB): a burst of small messages.
+const MIN_READ_SHIFT: u8 = 12;
+/// The most room per read while no frame is partly received (64 KiB).
+const MAX_READ_SHIFT: u8 = 16;
+/// Bytes read onto the stack per call once the connection is closed (the core discards
+/// them, so they need no buffer of their own).
+const CLOSED_READ: usize = 16 << 10;
 /// Bytes reserved per read while a frame is partly received.
 const BUSY_READ: usize = 64 << 10;
 
@@ -83,6 +90,12 @@ pub struct WebSocket<S> {
     inbox: Option<Box<Inbox>>,
     /// The last measured round trip, in microseconds (0: none yet).
     rtt_micros: u32,
+    /// Room for the next read into an empty receive buffer: `1 << read_shift` bytes.
+    /// Doubled when a read fills its room (a burst did not fit, so it would take two
+    /// reads and, behind them, two writes), halved when a read uses less than an eighth
+    /// of it; between [`MIN_READ_SHIFT`] and [`MAX_READ_SHIFT`]. One byte: it fits in
+    /// the padding after `rtt_micros`, so the connection does not grow.
+    read_shift: u8,
     /// The stream has ended.
     finished: bool,
     /// The transport should close, and the linger that bounds writing our last bytes
@@ -165,6 +178,7 @@ impl<S: AsyncRead + AsyncWrite + Unpin> WebSocket<S> {
             failure: None,
             inbox: None,
             rtt_micros: 0,
+            read_shift: FIRST_READ_SHIFT,
             finished: false,
             lingering: false,
             discard_messages: false,
@@ -703,25 +717,49 @@ impl<S: AsyncRead + AsyncWrite + Unpin> WebSocket<S> {
     }
 
     /// Reads once into the core. `Ok(0)` is EOF.
+    ///
+    /// Straight into the core's receive buffer, with no copy: the room is what the
+    /// last reads needed (`read_shift`), so a burst is one read, and what it brings is
+    /// handed on as messages in one vectored write. The buffer is reserved before the
+    /// read and released when the connection parks with nothing buffered
+    /// ([`Connection::shrink_buffers`] in `poll_io`), so an idle connection holds none.
+    /// Messages are shared slices of the buffer: one that the application keeps holds
+    /// the whole buffer (at most the room of one read, 64 KiB) until it is dropped.
     fn poll_read_some(&mut self, cx: &mut Context<'_>) -> Poll<io::Result<usize>> {
-        if self.conn.read_buffer().is_empty() {
-            // Onto the stack, then copied into a buffer of exactly the size read, so an
-            // idle connection holds no read buffer. Uninitialized: zeroing 16 KiB before
-            // every read showed up in profiles. After the close, the core discards it.
-            let mut stack = [const { std::mem::MaybeUninit::<u8>::uninit() }; IDLE_READ];
+        if self.conn.state() == State::Closed {
+            // The core discards what arrives now: onto the stack, uninitialized, and
+            // let go. (A reserve would do nothing, and reading through the buffer's
+            // minimal spare room would take 64 bytes per call.)
+            let mut stack = [const { std::mem::MaybeUninit::<u8>::uninit() }; CLOSED_READ];
             let mut rb = ReadBuf::uninit(&mut stack);
             ready!(Pin::new(&mut self.io).poll_read(cx, &mut rb))?;
             let n = rb.filled().len();
             self.conn.receive(rb.filled());
-            Poll::Ready(Ok(n))
-        } else {
-            // A frame is partly here: read straight into the core's buffer (append-only).
-            let mut buf = self.conn.read_buffer();
-            if buf.spare_capacity() < BUSY_READ / 4 {
-                buf.reserve(BUSY_READ);
-            }
-            tokio_util::io::poll_read_buf(Pin::new(&mut self.io), cx, &mut buf)
+            return Poll::Ready(Ok(n));
         }
+        let mut buf = self.conn.read_buffer();
+        let fresh = buf.is_empty();
+        if fresh {
+            let want = 1usize << self.read_shift;
+            if buf.spare_capacity() < want {
+                buf.reserve(want);
+            }
+        } else if buf.spare_capacity() < BUSY_READ / 4 {
+            // A frame is partly here: the core has reserved for the rest of it already
+            // (in proportion to what arrived); this is for a frame announced as smaller
+            // than what follows it.
+            buf.reserve(BUSY_READ);
+        }
+        let room = buf.spare_capacity();
+        let n = ready!(tokio_util::io::poll_read_buf(
+            Pin::new(&mut self.io),
+            cx,
+            &mut buf
+        ))?;
+        if fresh {
+            self.read_shift = next_read_shift(self.read_shift, n, room);
+        }
+        Poll::Ready(Ok(n))
     }
 
     /// The next message: from the inbox, or by driving the connection until one
@@ -948,6 +986,20 @@ impl<S> WebSocket<S> {
     }
 }
 
+/// The room for the next read into an empty buffer, after a read of `n` bytes into
+/// `room`: twice as much if it was filled (more was waiting), half if it used less than
+/// an eighth (the hysteresis keeps a burst that varies a little from flipping the
+/// size), else the same.
+fn next_read_shift(shift: u8, n: usize, room: usize) -> u8 {
+    if n >= room {
+        (shift + 1).min(MAX_READ_SHIFT)
+    } else if n < room / 8 {
+        shift.saturating_sub(1).max(MIN_READ_SHIFT)
+    } else {
+        shift
+    }
+}
+
 /// A message's payload size, for the inbox's limit.
 fn message_len(m: &Message) -> usize {
     m.len()
@@ -996,5 +1048,149 @@ impl<S: AsyncRead + AsyncWrite + Unpin> Sink<Message> for WebSocket<S> {
         let this = self.get_mut();
         this.conn.close(Some(CloseFrame::new(CloseCode::NORMAL, "")))?;
         this.poll_flush_out(cx)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use wsx_proto::Config as ProtoConfig;
+
+    /// A transport that hands over one burst at a time, as a socket whose peer sent it in
+    /// one go: each read takes what fits, and once the burst is gone the next read
+    /// waits (as tokio's does after a short read, without a syscall). Counts the reads
+    /// and writes that moved bytes, i.e. the syscalls a socket would have made.
+    #[derive(Default)]
+    struct Bursts {
+        incoming: Vec<u8>,
+        reads: usize,
+        writes: usize,
+        written: usize,
+    }
+
+    impl AsyncRead for Bursts {
+        fn poll_read(
+            self: Pin<&mut Self>,
+            _: &mut Context<'_>,
+            buf: &mut ReadBuf<'_>,
+        ) -> Poll<io::Result<()>> {
+            let this = self.get_mut();
+            if this.incoming.is_empty() {
+                return Poll::Pending;
+            }
+            let n = buf.remaining().min(this.incoming.len());
+            buf.put_slice(&this.incoming[..n]);
+            this.incoming.drain(..n);
+            this.reads += 1;
+            Poll::Ready(Ok(()))
+        }
+    }
+
+    impl AsyncWrite for Bursts {
+        fn poll_write(self: Pin<&mut Self>, _: &mut Context<'_>, buf: &[u8]) -> Poll<io::Result<usize>> {
+            let this = self.get_mut();
+            this.writes += 1;
+            this.written += buf.len();
+            Poll::Ready(Ok(buf.len()))
+        }
+        fn poll_write_vectored(
+            self: Pin<&mut Self>,
+            _: &mut Context<'_>,
+            bufs: &[IoSlice<'_>],
+        ) -> Poll<io::Result<usize>> {
+            let this = self.get_mut();
+            this.writes += 1;
+            let n = bufs.iter().map(|b| b.len()).sum();
+            this.written += n;
+            Poll::Ready(Ok(n))
+        }
+        fn is_write_vectored(&self) -> bool {
+            true
+        }
+        fn poll_flush(self: Pin<&mut Self>, _: &mut Context<'_>) -> Poll<io::Result<()>> {
+            Poll::Ready(Ok(()))
+        }
+        fn poll_shutdown(self: Pin<&mut Self>, _: &mut Context<'_>) -> Poll<io::Result<()>> {
+            Poll::Ready(Ok(()))
+        }
+    }
+
+    /// `count` masked binary frames of `size` bytes, as a client sends them.
+    fn burst(count: usize, size: usize) -> Vec<u8> {
+        let mut client = Connection::new(Role::Client, ProtoConfig::default());
+        for i in 0..count {
+            client.send_binary(&vec![i as u8; size]).unwrap();
+        }
+        client.take_output().to_vec()
+    }
+
+    /// Echoes what one burst brings, as `wsx echo` does (`recv`, then `feed`), until
+    /// the connection parks; returns the messages echoed.
+    fn echo_burst(ws: &mut WebSocket<Bursts>, input: Vec<u8>) -> usize {
+        ws.io.incoming = input;
+        let mut cx = Context::from_waker(std::task::Waker::noop());
+        let mut echoed = 0;
+        while let Poll::Ready(Some(m)) = ws.poll_recv(&mut cx) {
+            ws.queue(m.unwrap()).unwrap();
+            echoed += 1;
+        }
+        echoed
+    }
+
+    #[tokio::test]
+    async fn a_burst_over_the_first_room_takes_one_read_and_one_write_from_the_second_on() {
+        let mut ws = WebSocket::from_raw(Bursts::default(), Role::Server, &Config::default(), None, &[]);
+        // 16 × 1 KiB: 16,512 bytes with their headers, just over the first 16 KiB.
+        let input = burst(16, 1024);
+        assert!(input.len() > 1 << FIRST_READ_SHIFT);
+        assert_eq!(echo_burst(&mut ws, input.clone()), 16);
+        assert_eq!(
+            (ws.io.reads, ws.io.writes),
+            (2, 2),
+            "the first burst does not fit"
+        );
+        for round in 0..5 {
+            let (reads, writes) = (ws.io.reads, ws.io.writes);
+            assert_eq!(echo_burst(&mut ws, input.clone()), 16);
+            assert_eq!(
+                (ws.io.reads - reads, ws.io.writes - writes),
+                (1, 1),
+                "round {round}"
+            );
+            // Parked with nothing buffered: the connection holds no read buffer.
+            assert_eq!(ws.conn.read_buffer().capacity(), 0);
+            assert_eq!(ws.conn.pending_output(), 0);
+        }
+        assert_eq!(ws.io.written, 6 * 16 * (1024 + 4));
+    }
+
+    #[tokio::test]
+    async fn small_bursts_shrink_the_room_and_large_frames_still_arrive() {
+        let mut ws = WebSocket::from_raw(Bursts::default(), Role::Server, &Config::default(), None, &[]);
+        for _ in 0..4 {
+            assert_eq!(echo_burst(&mut ws, burst(16, 20)), 16);
+        }
+        assert_eq!(ws.read_shift, MIN_READ_SHIFT);
+        // A 1 MiB frame after the small ones: many reads, one message.
+        assert_eq!(echo_burst(&mut ws, burst(1, 1 << 20)), 1);
+        assert_eq!(echo_burst(&mut ws, burst(3, 100)), 3);
+        assert_eq!(ws.conn.read_buffer().capacity(), 0);
+    }
+
+    #[test]
+    fn the_read_room_follows_what_arrived() {
+        // Filled: double, up to the most.
+        assert_eq!(next_read_shift(14, 16 << 10, 16 << 10), 15);
+        assert_eq!(
+            next_read_shift(MAX_READ_SHIFT, 64 << 10, 64 << 10),
+            MAX_READ_SHIFT
+        );
+        // A 1 KiB × 16 window in 32 KiB: stays.
+        assert_eq!(next_read_shift(15, 16_512, 32 << 10), 15);
+        // Under an eighth: halve, down to the least.
+        assert_eq!(next_read_shift(14, 576, 16 << 10), 13);
+        assert_eq!(next_read_shift(MIN_READ_SHIFT, 20, 4 << 10), MIN_READ_SHIFT);
+        // EOF.
+        assert_eq!(next_read_shift(MIN_READ_SHIFT, 0, 4 << 10), MIN_READ_SHIFT);
     }
 }
